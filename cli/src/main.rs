@@ -1,0 +1,3 @@
+//! `stella`: the StellaOps command-line scanner.
+
+fn main() {}

@@ -1,0 +1,16 @@
+//! StellaOps core: the SBOM-first scan pipeline and its domain.
+//!
+//! Data flow: an SBOM ([`sbom`]) is matched ([`matcher`]) against the advisory
+//! snapshot ([`store`], filled from OSV records in [`advisory`]) using per-ecosystem
+//! version semantics ([`version`]); findings get a verdict ([`verdict`]) and are
+//! rendered ([`report`]). [`scan`] wires these together for callers.
+
+pub mod advisory;
+pub mod ecosystem;
+pub mod matcher;
+pub mod report;
+pub mod sbom;
+pub mod scan;
+pub mod store;
+pub mod verdict;
+pub mod version;

@@ -1,0 +1,57 @@
+//! SBOM model shared by every format: components, purls, dependency edges.
+
+pub mod cyclonedx;
+pub mod limits;
+pub mod purl;
+pub mod spdx;
+
+pub use limits::Limits;
+pub use purl::Purl;
+
+/// Which document format an SBOM was read from (or will be written as).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum SbomFormat {
+    /// CycloneDX JSON (1.4, 1.5, 1.6).
+    CycloneDx,
+    /// SPDX 2.3 JSON.
+    Spdx,
+}
+
+/// One software bill of materials, independent of its source format.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sbom {
+    /// Name of the thing described (image reference, project name), when given.
+    pub subject: Option<String>,
+    /// Every component, in document order.
+    pub components: Vec<Component>,
+    /// Dependency edges between components, by `bom_ref`.
+    pub dependencies: Vec<Dependency>,
+}
+
+/// A package found in the subject.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Component {
+    /// Document-local identifier (CycloneDX `bom-ref`, SPDX `SPDXID`).
+    pub bom_ref: String,
+    /// Package name as the document gives it.
+    pub name: String,
+    /// Version as the document gives it.
+    pub version: Option<String>,
+    /// Parsed and normalised package URL.
+    pub purl: Option<Purl>,
+    /// Digest of the image layer that introduced the component, when known.
+    pub layer_digest: Option<String>,
+    /// Files that belong to the component, when known.
+    pub files: Vec<String>,
+    /// SPDX license expression or names, when given.
+    pub licenses: Vec<String>,
+}
+
+/// `from` depends on each of `to` (by `bom_ref`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Dependency {
+    /// The depending component.
+    pub from: String,
+    /// The components it depends on.
+    pub to: Vec<String>,
+}

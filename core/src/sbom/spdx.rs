@@ -1,0 +1,1 @@
+//! SPDX 2.3 JSON: reader and deterministic writer.

@@ -1,0 +1,1 @@
+//! The scan pipeline: SBOM in, findings and verdict out.
