@@ -4,6 +4,7 @@
 pub mod range;
 
 use crate::advisory::Severity;
+use crate::advisory::cvss::CvssScore;
 use serde::{Deserialize, Serialize};
 
 /// A vulnerability found in one component.
@@ -29,21 +30,10 @@ pub struct Finding {
     /// Highest severity any matching advisory gives.
     pub severity: Severity,
     /// Highest CVSS base score any matching advisory gives, with its vector.
-    pub cvss: Option<CvssRef>,
+    pub cvss: Option<CvssScore>,
     /// One-line summary from the first advisory that has one.
     pub summary: Option<String>,
     /// Digest of the layer that introduced the component, when known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub layer_digest: Option<String>,
-}
-
-/// A CVSS score with the vector it was computed from.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CvssRef {
-    /// `3.0`, `3.1` or `4.0`.
-    pub version: String,
-    /// The vector string.
-    pub vector: String,
-    /// Base score, 0.0–10.0.
-    pub score: f64,
 }
