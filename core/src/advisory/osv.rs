@@ -141,3 +141,15 @@ pub enum Event {
     /// Upper bound on the range, exclusive.
     Limit(String),
 }
+
+/// placeholder until merge
+#[derive(Debug, Clone, Default)]
+pub struct OsvLimits {}
+/// placeholder until merge
+#[derive(Debug, thiserror::Error)]
+#[error("osv")]
+pub struct OsvError {}
+/// placeholder until merge
+pub fn parse_file_bytes(_name: &str, _bytes: &[u8], _limits: &OsvLimits) -> Result<OsvRecord, OsvError> {
+    todo!()
+}

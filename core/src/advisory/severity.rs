@@ -17,3 +17,17 @@ pub enum Severity {
     /// Critical.
     Critical,
 }
+
+/// Severity and best CVSS score of one affected entry (placeholder until merge).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Assessment {
+    /// Qualitative severity.
+    pub severity: Severity,
+    /// Highest CVSS score, when a vector was given.
+    pub cvss: Option<crate::advisory::cvss::CvssScore>,
+}
+
+/// Assess an affected entry (placeholder until merge).
+pub fn assess(_record: &crate::advisory::OsvRecord, _affected: &crate::advisory::Affected) -> Assessment {
+    todo!()
+}
