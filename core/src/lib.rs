@@ -7,6 +7,7 @@
 
 pub mod advisory;
 pub mod ecosystem;
+pub mod import;
 pub mod matcher;
 pub mod report;
 pub mod sbom;

@@ -37,3 +37,279 @@ pub struct Finding {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub layer_digest: Option<String>,
 }
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use crate::ecosystem::{Ecosystem, normalise_name};
+use crate::matcher::range::evaluate;
+use crate::sbom::{Component, Sbom};
+use crate::store::{AdvisoryDb, Candidate, StoreError};
+use crate::version;
+
+/// Where the matcher finds advisories for a package (the advisory DB, or a test table).
+pub trait CandidateSource {
+    /// Affected entries for an ecosystem key and normalised name.
+    fn candidates(&self, ecosystem: &str, name: &str) -> Result<Vec<Candidate>, StoreError>;
+}
+
+impl CandidateSource for AdvisoryDb {
+    fn candidates(&self, ecosystem: &str, name: &str) -> Result<Vec<Candidate>, StoreError> {
+        AdvisoryDb::candidates(self, ecosystem, name)
+    }
+}
+
+/// Why components were not matched, and how many were.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MatchStats {
+    /// Components in the SBOM.
+    pub components: usize,
+    /// Components looked up in the advisory DB.
+    pub matched_against: usize,
+    /// Components with at least one finding.
+    pub vulnerable: usize,
+    /// Skipped: no purl.
+    pub without_purl: usize,
+    /// Skipped: no version.
+    pub without_version: usize,
+    /// Skipped: a purl type StellaOps has no advisories for.
+    pub unsupported_ecosystem: usize,
+    /// Skipped: an OS package whose purl names no distro release
+    /// (distro packages only match advisories of their own release).
+    pub distro_without_release: usize,
+}
+
+/// Findings and statistics of one match.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MatchOutcome {
+    /// One finding per (component, vulnerability), in component order then id.
+    pub findings: Vec<Finding>,
+    /// Counts.
+    pub stats: MatchStats,
+}
+
+/// Match every component of an SBOM.
+pub fn match_sbom(sbom: &Sbom, source: &impl CandidateSource) -> Result<MatchOutcome, StoreError> {
+    let mut out = MatchOutcome::default();
+    out.stats.components = sbom.components.len();
+    // Images repeat packages (several layers, several components of one name):
+    // look each key up once per scan.
+    let mut cache: HashMap<(String, String), Vec<Candidate>> = HashMap::new();
+    for component in &sbom.components {
+        let Some(purl) = &component.purl else {
+            out.stats.without_purl += 1;
+            continue;
+        };
+        let Some(eco) = Ecosystem::from_purl(purl) else {
+            out.stats.unsupported_ecosystem += 1;
+            continue;
+        };
+        if eco.kind.is_distro() && eco.release.is_none() {
+            out.stats.distro_without_release += 1;
+            continue;
+        }
+        let Some(version) = purl.version.as_deref().or(component.version.as_deref()) else {
+            out.stats.without_version += 1;
+            continue;
+        };
+        out.stats.matched_against += 1;
+        let key = eco.key();
+        let mut lookups = vec![(
+            normalise_name(eco.kind, purl.namespace.as_deref(), &purl.name),
+            version.to_string(),
+        )];
+        // Distro advisories name source packages: a binary package is also looked
+        // up by its `upstream` qualifier (`openssl` or `openssl@3.0.11-1`).
+        if eco.kind.is_distro()
+            && let Some(up) = purl.qualifiers.get("upstream")
+        {
+            let (name, ver) = up.split_once('@').unwrap_or((up.as_str(), version));
+            let name = normalise_name(eco.kind, None, name.trim());
+            if !lookups.iter().any(|(n, _)| *n == name) {
+                lookups.push((name, ver.trim().to_string()));
+            }
+        }
+        let mut hits = Vec::new();
+        for (name, ver) in &lookups {
+            let cands = match cache.get(&(key.clone(), name.clone())) {
+                Some(c) => c,
+                None => {
+                    let c = source.candidates(&key, name)?;
+                    cache.entry((key.clone(), name.clone())).or_insert(c)
+                }
+            };
+            for cand in cands.iter().filter(|c| !c.withdrawn) {
+                let ev = evaluate(&cand.affected, eco.kind, ver);
+                if ev.affected {
+                    hits.push((cand, ev.fixed));
+                }
+            }
+        }
+        let findings = group(component, purl.to_string(), version, eco, hits);
+        if !findings.is_empty() {
+            out.stats.vulnerable += 1;
+        }
+        out.findings.extend(findings);
+    }
+    Ok(out)
+}
+
+fn is_cve(id: &str) -> bool {
+    id.starts_with("CVE-")
+}
+
+/// Turn the matching advisories of one component into one finding per
+/// vulnerability. Advisories meet through shared ids (GHSA ↔ PYSEC ↔ CVE); an
+/// advisory naming several CVEs (a DSA, an Alpine secfix) contributes to each
+/// of them instead of gluing them together.
+fn group(
+    component: &Component,
+    purl: String,
+    version: &str,
+    eco: Ecosystem,
+    hits: Vec<(&Candidate, Vec<String>)>,
+) -> Vec<Finding> {
+    let mut uf = UnionFind::default();
+    for (cand, _) in &hits {
+        let ids = ids_of(cand);
+        let cves = ids.iter().filter(|i| is_cve(i)).count();
+        let first = uf.node(&cand.advisory_id);
+        if cves <= 1 {
+            for id in &ids {
+                let n = uf.node(id);
+                uf.union(first, n);
+            }
+        }
+    }
+    // Vulnerability groups: root -> (ids, contributing hits).
+    let mut groups: BTreeMap<usize, (BTreeSet<String>, Vec<usize>)> = BTreeMap::new();
+    for (h, (cand, _)) in hits.iter().enumerate() {
+        let ids = ids_of(cand);
+        let cves: Vec<&String> = ids.iter().filter(|i| is_cve(i)).collect();
+        if cves.len() <= 1 {
+            let root = uf.find_id(&cand.advisory_id);
+            let g = groups.entry(root).or_default();
+            g.0.extend(ids.iter().cloned());
+            g.1.push(h);
+        } else {
+            for cve in cves {
+                let n = uf.node(cve);
+                let root = uf.find(n);
+                let g = groups.entry(root).or_default();
+                g.0.insert(cve.clone());
+                g.0.insert(cand.advisory_id.clone());
+                g.1.push(h);
+            }
+        }
+    }
+    let scheme = eco.kind.scheme();
+    let mut findings: Vec<Finding> = groups
+        .into_values()
+        .map(|(ids, members)| {
+            let id = ids
+                .iter()
+                .find(|i| is_cve(i))
+                .or_else(|| ids.iter().next())
+                .cloned()
+                .unwrap_or_default();
+            let aliases: Vec<String> = ids.iter().filter(|i| **i != id).cloned().collect();
+            let mut advisories = BTreeSet::new();
+            let mut fixed = BTreeSet::new();
+            let mut severity = crate::advisory::Severity::Unknown;
+            let mut cvss: Option<CvssScore> = None;
+            let mut summary = None;
+            for &m in &members {
+                let (cand, fx) = &hits[m];
+                advisories.insert(cand.advisory_id.clone());
+                fixed.extend(fx.iter().cloned());
+                severity = severity.max(cand.severity);
+                if let Some(c) = &cand.cvss
+                    && cvss.as_ref().is_none_or(|best| c.score > best.score)
+                {
+                    cvss = Some(c.clone());
+                }
+            }
+            // Summary from the first advisory (by id) that has one: stable output.
+            for adv in &advisories {
+                if let Some(s) = members
+                    .iter()
+                    .map(|&m| hits[m].0)
+                    .find(|c| &c.advisory_id == adv)
+                    .and_then(|c| c.summary.clone())
+                {
+                    summary = Some(s);
+                    break;
+                }
+            }
+            let mut fixed_versions: Vec<String> = fixed.into_iter().collect();
+            if let Some(scheme) = scheme {
+                fixed_versions.sort_by(|a, b| {
+                    version::compare(scheme, a, b).unwrap_or_else(|_| a.cmp(b))
+                });
+            }
+            Finding {
+                id,
+                aliases,
+                advisories: advisories.into_iter().collect(),
+                component_ref: component.bom_ref.clone(),
+                package_name: component.name.clone(),
+                purl: purl.clone(),
+                installed_version: version.to_string(),
+                fixed_versions,
+                severity,
+                cvss,
+                summary,
+                layer_digest: component.layer_digest.clone(),
+            }
+        })
+        .collect();
+    findings.sort_by(|a, b| a.id.cmp(&b.id));
+    findings
+}
+
+fn ids_of(c: &Candidate) -> Vec<String> {
+    let mut ids = vec![c.advisory_id.clone()];
+    ids.extend(c.aliases.iter().cloned());
+    ids
+}
+
+/// Union-find over advisory ids, for grouping.
+#[derive(Debug, Default)]
+struct UnionFind {
+    index: HashMap<String, usize>,
+    parent: Vec<usize>,
+}
+
+impl UnionFind {
+    fn node(&mut self, id: &str) -> usize {
+        if let Some(&n) = self.index.get(id) {
+            return n;
+        }
+        let n = self.parent.len();
+        self.parent.push(n);
+        self.index.insert(id.to_string(), n);
+        n
+    }
+
+    fn find(&mut self, mut n: usize) -> usize {
+        while self.parent[n] != n {
+            self.parent[n] = self.parent[self.parent[n]];
+            n = self.parent[n];
+        }
+        n
+    }
+
+    fn find_id(&mut self, id: &str) -> usize {
+        let n = self.node(id);
+        self.find(n)
+    }
+
+    fn union(&mut self, a: usize, b: usize) {
+        let (ra, rb) = (self.find(a), self.find(b));
+        if ra != rb {
+            // Smaller index wins: roots (and so output order) do not depend on hash order.
+            let (lo, hi) = if ra < rb { (ra, rb) } else { (rb, ra) };
+            self.parent[hi] = lo;
+        }
+    }
+}

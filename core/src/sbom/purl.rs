@@ -35,3 +35,9 @@ impl Purl {
         todo!("helper: sbom")
     }
 }
+
+impl std::fmt::Display for Purl {
+    fn fmt(&self, _f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        todo!("helper: sbom")
+    }
+}

@@ -1,0 +1,456 @@
+//! The embedded SQLite advisory DB: OSV records indexed by ecosystem and
+//! normalised package name, read by the matcher.
+
+use std::path::Path;
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use sha2::{Digest, Sha256};
+
+use super::StoreError;
+use super::migrations::STEPS;
+use crate::advisory::cvss::CvssScore;
+use crate::advisory::severity::assess;
+use crate::advisory::{Affected, OsvRecord, Severity};
+use crate::ecosystem::{Ecosystem, normalise_name};
+
+/// An open advisory DB.
+#[derive(Debug)]
+pub struct AdvisoryDb {
+    conn: Connection,
+    path: String,
+}
+
+/// One affected entry of one advisory, as the matcher needs it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Candidate {
+    /// Advisory id.
+    pub advisory_id: String,
+    /// The advisory's aliases.
+    pub aliases: Vec<String>,
+    /// One-line summary.
+    pub summary: Option<String>,
+    /// True when the advisory is withdrawn.
+    pub withdrawn: bool,
+    /// The affected entry to evaluate.
+    pub affected: Affected,
+    /// Severity assessed at import.
+    pub severity: Severity,
+    /// Best CVSS score assessed at import.
+    pub cvss: Option<CvssScore>,
+}
+
+/// An OSV record ready to store: keys, digest and assessed severities computed.
+#[derive(Debug, Clone)]
+pub struct PreparedRecord {
+    record: OsvRecord,
+    json: String,
+    digest: String,
+    entries: Vec<PreparedEntry>,
+}
+
+#[derive(Debug, Clone)]
+struct PreparedEntry {
+    idx: usize,
+    ecosystem: String,
+    name: String,
+    severity: Severity,
+    cvss: Option<String>,
+    entry: String,
+}
+
+/// What an upsert did to one record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpsertOutcome {
+    /// The id was new.
+    Inserted,
+    /// The id existed with different content; it was replaced.
+    Updated,
+    /// The id existed with identical content.
+    Unchanged,
+}
+
+/// Counts describing a DB.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct DbStats {
+    /// Advisories stored.
+    pub advisories: u64,
+    /// Of which withdrawn.
+    pub withdrawn: u64,
+    /// Affected entries indexed for matching.
+    pub affected_entries: u64,
+    /// Affected entries per ecosystem key.
+    pub by_ecosystem: Vec<(String, u64)>,
+    /// Schema version of the file.
+    pub schema_version: i64,
+    /// Time of the last import (RFC 3339), if any.
+    pub last_import: Option<String>,
+}
+
+impl PreparedRecord {
+    /// Compute the index keys, digest and severities of a record.
+    /// Affected entries whose ecosystem StellaOps does not know are kept in the
+    /// record but not indexed.
+    pub fn new(record: OsvRecord) -> PreparedRecord {
+        // Serialising a parsed record is infallible: only strings, numbers and
+        // JSON values that came from a parser.
+        let json = serde_json::to_string(&record).unwrap_or_default();
+        let digest = hex(&Sha256::digest(json.as_bytes()));
+        let mut entries = Vec::new();
+        for (idx, affected) in record.affected.iter().enumerate() {
+            let Some(package) = &affected.package else {
+                continue;
+            };
+            let Some(eco) = Ecosystem::from_osv(&package.ecosystem) else {
+                continue;
+            };
+            let assessment = assess(&record, affected);
+            entries.push(PreparedEntry {
+                idx,
+                ecosystem: eco.key(),
+                name: normalise_name(eco.kind, None, &package.name),
+                severity: assessment.severity,
+                cvss: assessment
+                    .cvss
+                    .as_ref()
+                    .and_then(|c| serde_json::to_string(c).ok()),
+                entry: serde_json::to_string(affected).unwrap_or_default(),
+            });
+        }
+        PreparedRecord {
+            record,
+            json,
+            digest,
+            entries,
+        }
+    }
+
+    /// The record's id.
+    pub fn id(&self) -> &str {
+        &self.record.id
+    }
+}
+
+impl AdvisoryDb {
+    /// Open (creating and migrating as needed) a DB file for writing.
+    pub fn open(path: &Path) -> Result<AdvisoryDb, StoreError> {
+        let p = path.display().to_string();
+        let conn = Connection::open(path).map_err(|source| sqlite(&p, source))?;
+        Self::init(conn, p)
+    }
+
+    /// Open an existing DB for reading only; a missing file is an error.
+    pub fn open_read_only(path: &Path) -> Result<AdvisoryDb, StoreError> {
+        let p = path.display().to_string();
+        if !path.exists() {
+            return Err(StoreError::Missing { path: p });
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|source| sqlite(&p, source))?;
+        let db = AdvisoryDb { conn, path: p };
+        let found = db.schema_version()?;
+        let known = STEPS.len() as i64;
+        if found > known {
+            return Err(StoreError::SchemaTooNew {
+                path: db.path,
+                found,
+                known,
+            });
+        }
+        if found < known {
+            // Older files are migrated by a writer; refuse to read a half-known layout.
+            return Err(StoreError::Corrupt {
+                path: db.path.clone(),
+                advisory: String::new(),
+                reason: format!(
+                    "schema version {found} is older than {known}: run `stella db import` once to migrate"
+                ),
+            });
+        }
+        Ok(db)
+    }
+
+    /// An in-memory DB (tests, benchmarks).
+    pub fn open_in_memory() -> Result<AdvisoryDb, StoreError> {
+        let p = ":memory:".to_string();
+        let conn = Connection::open_in_memory().map_err(|source| sqlite(&p, source))?;
+        Self::init(conn, p)
+    }
+
+    fn init(conn: Connection, path: String) -> Result<AdvisoryDb, StoreError> {
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+        )
+        .map_err(|source| sqlite(&path, source))?;
+        let mut db = AdvisoryDb { conn, path };
+        db.migrate()?;
+        Ok(db)
+    }
+
+    fn schema_version(&self) -> Result<i64, StoreError> {
+        self.conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|source| sqlite(&self.path, source))
+    }
+
+    fn migrate(&mut self) -> Result<(), StoreError> {
+        let found = self.schema_version()?;
+        let known = STEPS.len() as i64;
+        if found > known {
+            return Err(StoreError::SchemaTooNew {
+                path: self.path.clone(),
+                found,
+                known,
+            });
+        }
+        let path = self.path.clone();
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(|source| sqlite(&path, source))?;
+        for (i, step) in STEPS.iter().enumerate().skip(found as usize) {
+            tx.execute_batch(step)
+                .map_err(|source| sqlite(&path, source))?;
+            tx.pragma_update(None, "user_version", (i + 1) as i64)
+                .map_err(|source| sqlite(&path, source))?;
+        }
+        tx.commit().map_err(|source| sqlite(&path, source))
+    }
+
+    /// Insert or replace records in one transaction; unchanged records are left alone.
+    pub fn upsert_batch(
+        &mut self,
+        records: &[PreparedRecord],
+    ) -> Result<Vec<UpsertOutcome>, StoreError> {
+        let path = self.path.clone();
+        let e = |source| sqlite(&path, source);
+        let tx = self.conn.transaction().map_err(e)?;
+        let mut outcomes = Vec::with_capacity(records.len());
+        {
+            let mut get = tx
+                .prepare_cached("SELECT digest FROM advisory WHERE id = ?1")
+                .map_err(e)?;
+            let mut del = tx
+                .prepare_cached("DELETE FROM advisory WHERE id = ?1")
+                .map_err(e)?;
+            let mut ins = tx
+                .prepare_cached(
+                    "INSERT INTO advisory (id, modified, published, withdrawn, summary, aliases, digest, record)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )
+                .map_err(e)?;
+            let mut ins_alias = tx
+                .prepare_cached("INSERT OR IGNORE INTO alias (advisory_id, alias) VALUES (?1, ?2)")
+                .map_err(e)?;
+            let mut ins_aff = tx
+                .prepare_cached(
+                    "INSERT INTO affected (advisory_id, idx, ecosystem, name, severity, cvss, entry)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )
+                .map_err(e)?;
+            for rec in records {
+                let r = &rec.record;
+                let existing: Option<String> = get
+                    .query_row(params![r.id], |row| row.get(0))
+                    .optional()
+                    .map_err(e)?;
+                let outcome = match existing {
+                    Some(d) if d == rec.digest => {
+                        outcomes.push(UpsertOutcome::Unchanged);
+                        continue;
+                    }
+                    Some(_) => {
+                        del.execute(params![r.id]).map_err(e)?;
+                        UpsertOutcome::Updated
+                    }
+                    None => UpsertOutcome::Inserted,
+                };
+                let aliases = serde_json::to_string(&r.aliases).unwrap_or_else(|_| "[]".into());
+                ins.execute(params![
+                    r.id,
+                    r.modified,
+                    r.published,
+                    r.withdrawn,
+                    r.summary,
+                    aliases,
+                    rec.digest,
+                    rec.json
+                ])
+                .map_err(e)?;
+                for a in &r.aliases {
+                    ins_alias.execute(params![r.id, a]).map_err(e)?;
+                }
+                for en in &rec.entries {
+                    ins_aff
+                        .execute(params![
+                            r.id,
+                            en.idx as i64,
+                            en.ecosystem,
+                            en.name,
+                            severity_text(en.severity),
+                            en.cvss,
+                            en.entry
+                        ])
+                        .map_err(e)?;
+                }
+                outcomes.push(outcome);
+            }
+        }
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES ('last_import', ?1)
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            params![chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)],
+        )
+        .map_err(e)?;
+        tx.commit().map_err(e)?;
+        Ok(outcomes)
+    }
+
+    /// Affected entries indexed under an ecosystem key and normalised name.
+    pub fn candidates(&self, ecosystem: &str, name: &str) -> Result<Vec<Candidate>, StoreError> {
+        let e = |source| sqlite(&self.path, source);
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT a.id, a.aliases, a.summary, a.withdrawn IS NOT NULL, f.entry, f.severity, f.cvss
+                 FROM affected f JOIN advisory a ON a.id = f.advisory_id
+                 WHERE f.ecosystem = ?1 AND f.name = ?2
+                 ORDER BY a.id, f.idx",
+            )
+            .map_err(e)?;
+        let rows = stmt
+            .query_map(params![ecosystem, name], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, Option<String>>(2)?,
+                    row.get::<_, bool>(3)?,
+                    row.get::<_, String>(4)?,
+                    row.get::<_, String>(5)?,
+                    row.get::<_, Option<String>>(6)?,
+                ))
+            })
+            .map_err(e)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, aliases, summary, withdrawn, entry, severity, cvss) = row.map_err(e)?;
+            let corrupt = |reason: String| StoreError::Corrupt {
+                path: self.path.clone(),
+                advisory: id.clone(),
+                reason,
+            };
+            let aliases: Vec<String> =
+                serde_json::from_str(&aliases).map_err(|x| corrupt(format!("aliases: {x}")))?;
+            let affected: Affected =
+                serde_json::from_str(&entry).map_err(|x| corrupt(format!("affected: {x}")))?;
+            let cvss = match cvss {
+                Some(c) => Some(
+                    serde_json::from_str(&c).map_err(|x| corrupt(format!("cvss: {x}")))?,
+                ),
+                None => None,
+            };
+            out.push(Candidate {
+                advisory_id: id.clone(),
+                aliases,
+                summary,
+                withdrawn,
+                affected,
+                severity: parse_severity(&severity),
+                cvss,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Counts for `stella db info` and reports.
+    pub fn stats(&self) -> Result<DbStats, StoreError> {
+        let e = |source| sqlite(&self.path, source);
+        let count = |sql: &str| -> Result<u64, StoreError> {
+            self.conn
+                .query_row(sql, [], |r| r.get::<_, i64>(0))
+                .map(|n| n as u64)
+                .map_err(e)
+        };
+        let mut stmt = self
+            .conn
+            .prepare("SELECT ecosystem, COUNT(*) FROM affected GROUP BY ecosystem ORDER BY ecosystem")
+            .map_err(e)?;
+        let by_ecosystem = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)))
+            .map_err(e)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(e)?;
+        let last_import = self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = 'last_import'", [], |r| {
+                r.get::<_, String>(0)
+            })
+            .optional()
+            .map_err(e)?;
+        Ok(DbStats {
+            advisories: count("SELECT COUNT(*) FROM advisory")?,
+            withdrawn: count("SELECT COUNT(*) FROM advisory WHERE withdrawn IS NOT NULL")?,
+            affected_entries: count("SELECT COUNT(*) FROM affected")?,
+            by_ecosystem,
+            schema_version: self.schema_version()?,
+            last_import,
+        })
+    }
+
+    /// The stored OSV record of an advisory, by id.
+    pub fn record(&self, id: &str) -> Result<Option<OsvRecord>, StoreError> {
+        let json: Option<String> = self
+            .conn
+            .query_row("SELECT record FROM advisory WHERE id = ?1", params![id], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(|source| sqlite(&self.path, source))?;
+        json.map(|j| {
+            serde_json::from_str(&j).map_err(|x| StoreError::Corrupt {
+                path: self.path.clone(),
+                advisory: id.to_string(),
+                reason: x.to_string(),
+            })
+        })
+        .transpose()
+    }
+}
+
+fn sqlite(path: &str, source: rusqlite::Error) -> StoreError {
+    StoreError::Sqlite {
+        path: path.to_string(),
+        source,
+    }
+}
+
+fn severity_text(s: Severity) -> &'static str {
+    match s {
+        Severity::Unknown => "unknown",
+        Severity::Low => "low",
+        Severity::Medium => "medium",
+        Severity::High => "high",
+        Severity::Critical => "critical",
+    }
+}
+
+fn parse_severity(s: &str) -> Severity {
+    match s {
+        "low" => Severity::Low,
+        "medium" => Severity::Medium,
+        "high" => Severity::High,
+        "critical" => Severity::Critical,
+        _ => Severity::Unknown,
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
