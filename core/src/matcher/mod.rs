@@ -129,14 +129,17 @@ pub fn match_sbom(sbom: &Sbom, source: &impl CandidateSource) -> Result<MatchOut
                 lookups.push((name, ver.trim().to_string()));
             }
         }
+        for (name, _) in &lookups {
+            let k = (key.clone(), name.clone());
+            if !cache.contains_key(&k) {
+                let c = source.candidates(&key, name)?;
+                cache.insert(k, c);
+            }
+        }
         let mut hits = Vec::new();
         for (name, ver) in &lookups {
-            let cands = match cache.get(&(key.clone(), name.clone())) {
-                Some(c) => c,
-                None => {
-                    let c = source.candidates(&key, name)?;
-                    cache.entry((key.clone(), name.clone())).or_insert(c)
-                }
+            let Some(cands) = cache.get(&(key.clone(), name.clone())) else {
+                continue;
             };
             for cand in cands.iter().filter(|c| !c.withdrawn) {
                 let ev = evaluate(&cand.affected, eco.kind, ver);
