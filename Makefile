@@ -1,0 +1,43 @@
+# StellaOps developer entry points. `make demo` and `make test` work on a fresh clone.
+
+CARGO ?= cargo
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
+STELLA := $(TARGET_DIR)/release/stella
+DEMO_DIR := $(TARGET_DIR)/demo
+DEMO_DB := $(DEMO_DIR)/advisories.db
+SHARED ?= ../shared
+
+.PHONY: build demo test lint fuzz-build bench sample-db clean
+
+build:
+	$(CARGO) build --release --locked -p stella-cli
+
+## A real scan on the embedded defaults: import the shipped advisories, scan the demo SBOM.
+demo: build
+	@rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
+	$(STELLA) db import --db $(DEMO_DB) data/demo/advisories
+	@# Exit 1 means the verdict failed, which is the point of the demo.
+	$(STELLA) scan --sbom data/demo/sbom.cdx.json --db $(DEMO_DB) --fail-on critical; \
+	  rc=$$?; echo "stella exit code: $$rc"; test $$rc -le 1
+
+## Unit, property, integration and differential tests.
+test:
+	$(CARGO) test --workspace --locked
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+## Builds the cargo-fuzz targets (runs need: cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run TARGET).
+fuzz-build:
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz build
+
+## Benchmarks: criterion (in-process match, version compare) and the bench/ harnesses.
+bench: build
+	$(CARGO) bench -p stella-core --bench match_sbom
+	bash bench/scan-process.sh
+	bash bench/import-throughput.sh
+
+clean:
+	$(CARGO) clean
