@@ -399,6 +399,19 @@ impl AdvisoryDb {
         })
     }
 
+    /// Every (ecosystem key, normalised name) that has advisories, sorted.
+    pub fn packages(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let e = |source| sqlite(&self.path, source);
+        let mut stmt = self
+            .conn
+            .prepare("SELECT DISTINCT ecosystem, name FROM affected ORDER BY ecosystem, name")
+            .map_err(e)?;
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(e)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(e)
+    }
+
     /// The stored OSV record of an advisory, by id.
     pub fn record(&self, id: &str) -> Result<Option<OsvRecord>, StoreError> {
         let json: Option<String> = self
