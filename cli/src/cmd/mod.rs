@@ -1,0 +1,4 @@
+//! One module per `stella` subcommand.
+
+pub mod db;
+pub mod scan;
