@@ -1,1 +1,186 @@
-//! scan
+//! `stella scan --sbom FILE`: match an SBOM against the advisory DB, render the
+//! report, and exit with the verdict's code.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use stella_core::advisory::Severity;
+use stella_core::report::{self, DatabaseInfo, SbomInfo, ScanReport, ToolInfo};
+use stella_core::sbom::Limits;
+use stella_core::scan::{ScanOptions, scan_sbom_bytes};
+use stella_core::store::AdvisoryDb;
+use stella_core::verdict::{IgnoreFile, VerdictConfig, parse_fail_on};
+
+use crate::paths::db_path;
+
+/// Report formats of `stella scan`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Human table sorted by severity, with a summary line.
+    Table,
+    /// The JSON report (docs/json-output.md).
+    Json,
+    /// SARIF 2.1.0, for code-scanning dashboards.
+    Sarif,
+}
+
+/// When to colour the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    /// When stdout is a terminal and `NO_COLOR` is unset.
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
+
+/// Arguments of `stella scan`.
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// SBOM to scan: CycloneDX 1.4–1.6 JSON or SPDX 2.3 JSON (`-` reads stdin).
+    #[arg(long, value_name = "FILE")]
+    sbom: PathBuf,
+    /// Advisory DB built by `stella db import`.
+    #[arg(long, env = "STELLA_DB")]
+    db: Option<PathBuf>,
+    /// Report format.
+    #[arg(long, short, value_enum, default_value_t = OutputFormat::Table)]
+    output: OutputFormat,
+    /// Write the report to this file instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    output_file: Option<PathBuf>,
+    /// Fail (exit 1) when a finding at or above this severity remains
+    /// (critical, high, medium, low, unknown).
+    #[arg(long, value_name = "SEVERITY", value_parser = parse_severity)]
+    fail_on: Option<Severity>,
+    /// Ignore findings that have no fixed version yet.
+    #[arg(long)]
+    ignore_unfixed: bool,
+    /// YAML file of findings to ignore (id, optional purl glob, expires, reason).
+    #[arg(long, value_name = "FILE")]
+    ignore_file: Option<PathBuf>,
+    /// Colour in the table.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    color: ColorChoice,
+    /// Largest accepted SBOM, in bytes.
+    #[arg(long, default_value_t = Limits::default().max_bytes)]
+    max_sbom_bytes: usize,
+    /// Most components accepted in one SBOM.
+    #[arg(long, default_value_t = Limits::default().max_components)]
+    max_components: usize,
+}
+
+fn parse_severity(s: &str) -> Result<Severity, String> {
+    parse_fail_on(s).map_err(|e| e.to_string())
+}
+
+/// Run the scan; returns the process exit code.
+pub fn run(args: ScanArgs) -> anyhow::Result<u8> {
+    let limits = Limits {
+        max_bytes: args.max_sbom_bytes,
+        max_components: args.max_components,
+        ..Limits::default()
+    };
+    let bytes = read_input(&args.sbom, limits.max_bytes)?;
+    let ignores = match &args.ignore_file {
+        Some(p) => IgnoreFile::load(p)?,
+        None => IgnoreFile::default(),
+    };
+    let db_file = db_path(args.db);
+    let db = AdvisoryDb::open_read_only(&db_file)?;
+    let options = ScanOptions {
+        sbom_limits: limits,
+        verdict: VerdictConfig {
+            fail_on: args.fail_on,
+            ignore_unfixed: args.ignore_unfixed,
+            ignores,
+        },
+    };
+    let now = chrono::Utc::now();
+    let outcome = scan_sbom_bytes(&bytes, &db, &options, now)
+        .with_context(|| format!("scanning {}", args.sbom.display()))?;
+    let stats = db.stats()?;
+    let code = outcome.verdict.exit_code();
+    let report = ScanReport::new(
+        ToolInfo {
+            name: "stella".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        },
+        outcome.sbom.subject.clone(),
+        SbomInfo::new(
+            outcome.format,
+            Some(args.sbom.display().to_string()),
+            outcome.sbom.components.len(),
+        ),
+        DatabaseInfo {
+            path: Some(db_file.display().to_string()),
+            advisories: stats.advisories as usize,
+            ..DatabaseInfo::default()
+        },
+        outcome.verdict,
+    );
+    let mut text = match args.output {
+        OutputFormat::Json => report::to_json(&report),
+        OutputFormat::Sarif => report::sarif::to_sarif(&report),
+        OutputFormat::Table => {
+            let color = match args.color {
+                ColorChoice::Always => true,
+                ColorChoice::Never => false,
+                ColorChoice::Auto => {
+                    args.output_file.is_none()
+                        && std::io::stdout().is_terminal()
+                        && std::env::var_os("NO_COLOR").is_none()
+                }
+            };
+            report::table::render(&report, color)
+        }
+    };
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    match &args.output_file {
+        Some(p) => std::fs::write(p, text).with_context(|| format!("writing {}", p.display()))?,
+        None => {
+            let mut out = std::io::stdout().lock();
+            // A closed pipe (`stella scan ... | head`) is not an error worth a stack of text.
+            if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush())
+                && e.kind() != std::io::ErrorKind::BrokenPipe
+            {
+                return Err(e).context("writing the report");
+            }
+        }
+    }
+    let skipped = outcome.stats.distro_without_release;
+    if skipped > 0 {
+        tracing::warn!(
+            components = skipped,
+            "OS packages without a distro release in their purl were not matched"
+        );
+    }
+    Ok(code as u8)
+}
+
+fn read_input(path: &PathBuf, max: usize) -> anyhow::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    let limit = max as u64 + 1;
+    if path.as_os_str() == "-" {
+        std::io::stdin().take(limit).read_to_end(&mut bytes)?;
+    } else {
+        std::fs::File::open(path)
+            .with_context(|| format!("opening SBOM {}", path.display()))?
+            .take(limit)
+            .read_to_end(&mut bytes)
+            .with_context(|| format!("reading SBOM {}", path.display()))?;
+    }
+    if bytes.len() > max {
+        anyhow::bail!(
+            "SBOM {} is larger than the {max}-byte limit (--max-sbom-bytes)",
+            path.display()
+        );
+    }
+    Ok(bytes)
+}
