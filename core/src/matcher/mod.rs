@@ -316,3 +316,144 @@ impl UnionFind {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::advisory::osv::{Event, Package, Range, RangeType};
+    use crate::advisory::{Affected, Severity};
+
+    /// An in-memory candidate table keyed like the DB.
+    #[derive(Default)]
+    struct Table(Vec<(String, String, Candidate)>);
+
+    impl CandidateSource for Table {
+        fn candidates(&self, eco: &str, name: &str) -> Result<Vec<Candidate>, StoreError> {
+            Ok(self
+                .0
+                .iter()
+                .filter(|(e, n, _)| e == eco && n == name)
+                .map(|(_, _, c)| c.clone())
+                .collect())
+        }
+    }
+
+    fn cand(id: &str, aliases: &[&str], eco: &str, name: &str, fixed: &str, sev: Severity) -> Candidate {
+        Candidate {
+            advisory_id: id.into(),
+            aliases: aliases.iter().map(|s| s.to_string()).collect(),
+            summary: Some(format!("summary of {id}")),
+            withdrawn: false,
+            affected: Affected {
+                package: Some(Package {
+                    ecosystem: eco.into(),
+                    name: name.into(),
+                    purl: None,
+                }),
+                ranges: vec![Range {
+                    kind: RangeType::Ecosystem,
+                    repo: None,
+                    events: vec![Event::Introduced("0".into()), Event::Fixed(fixed.into())],
+                }],
+                ..Affected::default()
+            },
+            severity: sev,
+            cvss: None,
+        }
+    }
+
+    fn sbom(purls: &[&str]) -> Sbom {
+        Sbom {
+            components: purls
+                .iter()
+                .enumerate()
+                .map(|(i, p)| {
+                    let purl = crate::sbom::Purl::parse(p).expect("test purl");
+                    Component {
+                        bom_ref: format!("c{i}"),
+                        name: purl.name.clone(),
+                        version: purl.version.clone(),
+                        purl: Some(purl),
+                        ..Component::default()
+                    }
+                })
+                .collect(),
+            ..Sbom::default()
+        }
+    }
+
+    #[test]
+    fn ghsa_and_pysec_for_one_cve_are_one_finding() {
+        let mut t = Table::default();
+        let ghsa = cand("GHSA-px8h-6qxv-m22q", &["CVE-2023-23934"], "PyPI", "Werkzeug", "2.2.3", Severity::Low);
+        let pysec = cand("PYSEC-2023-57", &["CVE-2023-23934", "GHSA-px8h-6qxv-m22q"], "PyPI", "werkzeug", "2.2.3", Severity::Unknown);
+        t.0.push(("pypi".into(), "werkzeug".into(), ghsa));
+        t.0.push(("pypi".into(), "werkzeug".into(), pysec));
+        let out = match_sbom(&sbom(&["pkg:pypi/Werkzeug@2.2.2"]), &t).expect("match");
+        assert_eq!(out.findings.len(), 1, "{:#?}", out.findings);
+        let f = &out.findings[0];
+        assert_eq!(f.id, "CVE-2023-23934");
+        assert_eq!(f.aliases, ["GHSA-px8h-6qxv-m22q", "PYSEC-2023-57"]);
+        assert_eq!(f.advisories, ["GHSA-px8h-6qxv-m22q", "PYSEC-2023-57"]);
+        assert_eq!(f.fixed_versions, ["2.2.3"]);
+        assert_eq!(f.severity, Severity::Low, "highest severity of the group");
+        assert_eq!(f.summary.as_deref(), Some("summary of GHSA-px8h-6qxv-m22q"));
+        // The fixed version itself is not affected.
+        let out = match_sbom(&sbom(&["pkg:pypi/werkzeug@2.2.3"]), &t).expect("match");
+        assert!(out.findings.is_empty());
+    }
+
+    #[test]
+    fn an_advisory_naming_several_cves_contributes_to_each() {
+        let mut t = Table::default();
+        let dsa = cand("DSA-5283-1", &["CVE-2020-36518", "CVE-2022-42003", "CVE-2022-42004"], "Debian:11", "jackson-databind", "2.12.1-1+deb11u1", Severity::High);
+        let other = cand("DLA-2990-1", &["CVE-2020-36518"], "Debian:11", "jackson-databind", "2.12.1-1+deb11u1", Severity::Medium);
+        t.0.push(("deb/debian/11".into(), "jackson-databind".into(), dsa));
+        t.0.push(("deb/debian/11".into(), "jackson-databind".into(), other));
+        let out = match_sbom(
+            &sbom(&["pkg:deb/debian/libjackson2-databind-java@2.12.1-1?distro=debian-11&upstream=jackson-databind"]),
+            &t,
+        )
+        .expect("match");
+        let ids: Vec<&str> = out.findings.iter().map(|f| f.id.as_str()).collect();
+        assert_eq!(ids, ["CVE-2020-36518", "CVE-2022-42003", "CVE-2022-42004"]);
+        assert_eq!(out.findings[0].advisories, ["DLA-2990-1", "DSA-5283-1"]);
+        assert_eq!(out.findings[1].advisories, ["DSA-5283-1"]);
+        assert!(!out.findings[1].aliases.contains(&"CVE-2022-42004".to_string()));
+    }
+
+    #[test]
+    fn distro_packages_match_only_their_release() {
+        let mut t = Table::default();
+        t.0.push(("deb/debian/12".into(), "openssl".into(), cand("DSA-1", &["CVE-1"], "Debian:12", "openssl", "3.0.11-1", Severity::High)));
+        let s = sbom(&[
+            "pkg:deb/debian/openssl@3.0.9-1?distro=debian-11",
+            "pkg:deb/debian/openssl@3.0.9-1?distro=debian-12",
+            "pkg:deb/debian/openssl@3.0.9-1",
+        ]);
+        let out = match_sbom(&s, &t).expect("match");
+        assert_eq!(out.findings.len(), 1);
+        assert_eq!(out.findings[0].component_ref, "c1");
+        assert_eq!(out.stats.distro_without_release, 1);
+        assert_eq!(out.stats.matched_against, 2);
+    }
+
+    #[test]
+    fn withdrawn_advisories_never_match_and_skips_are_counted() {
+        let mut t = Table::default();
+        let mut w = cand("GHSA-w", &[], "npm", "qs", "6.5.3", Severity::High);
+        w.withdrawn = true;
+        t.0.push(("npm".into(), "qs".into(), w));
+        let mut s = sbom(&["pkg:npm/qs@6.5.2", "pkg:hackage/foo@1"]);
+        s.components.push(Component {
+            bom_ref: "nopurl".into(),
+            name: "mystery".into(),
+            ..Component::default()
+        });
+        let out = match_sbom(&s, &t).expect("match");
+        assert!(out.findings.is_empty());
+        assert_eq!(out.stats.components, 3);
+        assert_eq!(out.stats.without_purl, 1);
+        assert_eq!(out.stats.unsupported_ecosystem, 1);
+    }
+}
