@@ -1,1 +1,356 @@
-//! report
+//! Scan reports: one [`ScanReport`] value rendered as JSON ([`to_json`]), a
+//! human table ([`table`]) or SARIF 2.1.0 ([`sarif`]).
+//!
+//! Every renderer is deterministic: findings are ordered by [`finding_order`]
+//! (severity, most severe first, then package, id and purl), and nothing depends
+//! on the clock or hash-map order.
+
+pub mod sarif;
+pub mod table;
+
+use crate::matcher::Finding;
+use crate::sbom::SbomFormat;
+use crate::verdict::{Status, Verdict};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::cmp::Ordering;
+use std::collections::BTreeSet;
+
+/// Version of the JSON report layout; bumped on incompatible changes.
+pub const SCHEMA_VERSION: &str = "1";
+
+/// Everything a scan produced, ready to render.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScanReport {
+    /// Always [`SCHEMA_VERSION`].
+    pub schema_version: String,
+    /// The scanner.
+    pub tool: ToolInfo,
+    /// What was scanned (image reference, project name), when known.
+    pub subject: Option<String>,
+    /// The SBOM the findings came from.
+    pub sbom: SbomInfo,
+    /// The advisory database used.
+    pub database: DatabaseInfo,
+    /// Kept findings (after ignores), in [`finding_order`].
+    pub findings: Vec<Finding>,
+    /// The policy verdict.
+    pub verdict: Verdict,
+    /// Headline numbers.
+    pub summary: Summary,
+}
+
+/// Name and version of the scanner.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ToolInfo {
+    /// Tool name, e.g. `stella`.
+    pub name: String,
+    /// Tool version.
+    pub version: String,
+}
+
+/// The scanned SBOM.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SbomInfo {
+    /// `cyclonedx` or `spdx`.
+    pub format: String,
+    /// Path of the SBOM file as given by the user, when read from a file.
+    pub path: Option<String>,
+    /// Number of components in it.
+    pub components: usize,
+}
+
+impl SbomInfo {
+    /// Describes an SBOM of `format` with `components` components.
+    pub fn new(format: SbomFormat, path: Option<String>, components: usize) -> Self {
+        let format = match format {
+            SbomFormat::CycloneDx => "cyclonedx",
+            SbomFormat::Spdx => "spdx",
+        };
+        Self {
+            format: format.to_owned(),
+            path,
+            components,
+        }
+    }
+}
+
+/// The advisory database a scan used.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DatabaseInfo {
+    /// Where it is, when local.
+    pub path: Option<String>,
+    /// Number of advisories in it.
+    pub advisories: usize,
+    /// When the snapshot was built.
+    pub built_at: Option<DateTime<Utc>>,
+    /// When the newest advisory in it was modified.
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+/// Headline numbers of a report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    /// Components in the SBOM.
+    pub components: usize,
+    /// Distinct purls with at least one kept finding.
+    pub vulnerable_components: usize,
+    /// Kept findings.
+    pub findings: usize,
+    /// Findings dropped by ignore rules or `ignore_unfixed`.
+    pub ignored: usize,
+    /// Ignore entries that have expired.
+    pub expired_ignores: usize,
+    /// The verdict's status.
+    pub status: Status,
+}
+
+impl ScanReport {
+    /// Assembles a report; findings are taken from the verdict and sorted.
+    pub fn new(
+        tool: ToolInfo,
+        subject: Option<String>,
+        sbom: SbomInfo,
+        database: DatabaseInfo,
+        verdict: Verdict,
+    ) -> Self {
+        let mut findings = verdict.findings.clone();
+        findings.sort_by(finding_order);
+        let summary = Summary {
+            components: sbom.components,
+            vulnerable_components: findings
+                .iter()
+                .map(|f| f.purl.as_str())
+                .collect::<BTreeSet<_>>()
+                .len(),
+            findings: findings.len(),
+            ignored: verdict.ignored.len(),
+            expired_ignores: verdict.expired_ignores.len(),
+            status: verdict.status,
+        };
+        Self {
+            schema_version: SCHEMA_VERSION.to_owned(),
+            tool,
+            subject,
+            sbom,
+            database,
+            findings,
+            verdict,
+            summary,
+        }
+    }
+}
+
+/// Report order: most severe first, then package name, id, purl and installed version.
+pub fn finding_order(a: &Finding, b: &Finding) -> Ordering {
+    b.severity
+        .cmp(&a.severity)
+        .then_with(|| a.package_name.cmp(&b.package_name))
+        .then_with(|| a.id.cmp(&b.id))
+        .then_with(|| a.purl.cmp(&b.purl))
+        .then_with(|| a.installed_version.cmp(&b.installed_version))
+}
+
+/// The report as pretty-printed JSON (see `docs/json-output.md`).
+pub fn to_json(report: &ScanReport) -> String {
+    // Serialisation cannot fail: every map key is a string and there is no custom
+    // Serialize impl that errors. The fallback keeps the output JSON regardless.
+    serde_json::to_string_pretty(report).unwrap_or_else(|e| {
+        serde_json::json!({ "error": format!("cannot serialise report: {e}") }).to_string()
+    })
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    //! Findings and reports shared by the renderer tests.
+
+    use super::*;
+    use crate::advisory::Severity;
+    use crate::advisory::cvss::CvssScore;
+    use crate::verdict::{VerdictConfig, evaluate};
+    use chrono::TimeZone;
+
+    /// A finding with the fields renderers show.
+    pub fn finding(
+        id: &str,
+        package: &str,
+        version: &str,
+        severity: Severity,
+        fixed: &[&str],
+    ) -> Finding {
+        Finding {
+            id: id.to_owned(),
+            aliases: vec![],
+            advisories: vec![id.to_owned()],
+            component_ref: format!("{package}@{version}"),
+            package_name: package.to_owned(),
+            purl: format!("pkg:pypi/{package}@{version}"),
+            installed_version: version.to_owned(),
+            fixed_versions: fixed.iter().map(|v| (*v).to_owned()).collect(),
+            severity,
+            cvss: None,
+            summary: Some(format!("{package} is vulnerable to {id}")),
+            layer_digest: None,
+        }
+    }
+
+    /// A CVSS score.
+    pub fn cvss(score: f64) -> Option<CvssScore> {
+        Some(CvssScore {
+            version: "3.1".to_owned(),
+            vector: "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H".to_owned(),
+            score,
+        })
+    }
+
+    /// The clock the tests evaluate at.
+    pub fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 6, 15, 12, 0, 0).unwrap()
+    }
+
+    /// A report over `findings` with `cfg`.
+    pub fn report(findings: Vec<Finding>, cfg: &VerdictConfig) -> ScanReport {
+        let verdict = evaluate(findings, cfg, now());
+        ScanReport::new(
+            ToolInfo {
+                name: "stella".into(),
+                version: "0.1.0".into(),
+            },
+            Some("registry.example/app:1.0".into()),
+            SbomInfo::new(SbomFormat::CycloneDx, Some("sboms/app bom.json".into()), 42),
+            DatabaseInfo {
+                path: Some("/var/lib/stella/db.sqlite".into()),
+                advisories: 1234,
+                built_at: Some(Utc.with_ymd_and_hms(2026, 6, 14, 0, 0, 0).unwrap()),
+                updated_at: None,
+            },
+            verdict,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::*;
+    use super::*;
+    use crate::advisory::Severity;
+    use crate::verdict::{IgnoreFile, VerdictConfig};
+
+    fn sample() -> ScanReport {
+        let mut a = finding("CVE-2024-1", "zlib", "1.0", Severity::Low, &[]);
+        a.aliases = vec!["GHSA-aaaa-bbbb-cccc".into()];
+        a.cvss = cvss(3.1);
+        let b = finding(
+            "CVE-2024-2",
+            "attrs",
+            "2.0",
+            Severity::Critical,
+            &["2.1", "3.0"],
+        );
+        let c = finding(
+            "GHSA-zzzz-yyyy-xxxx",
+            "attrs",
+            "2.0",
+            Severity::Critical,
+            &[],
+        );
+        let d = finding("CVE-2024-3", "idna", "3.0", Severity::Medium, &["3.7"]);
+        report(
+            vec![a, b, c, d],
+            &VerdictConfig {
+                fail_on: Some(Severity::High),
+                ignore_unfixed: false,
+                ignores: IgnoreFile::parse(
+                    "ignores:\n  - id: CVE-2024-3\n    reason: test\n  - id: OLD\n    expires: 2020-01-01\n",
+                )
+                .unwrap(),
+            },
+        )
+    }
+
+    #[test]
+    fn json_has_required_fields() {
+        let json: serde_json::Value = serde_json::from_str(&to_json(&sample())).unwrap();
+        assert_eq!(json["schemaVersion"], "1");
+        assert_eq!(json["tool"]["name"], "stella");
+        assert_eq!(json["tool"]["version"], "0.1.0");
+        assert_eq!(json["subject"], "registry.example/app:1.0");
+        assert_eq!(json["sbom"]["format"], "cyclonedx");
+        assert_eq!(json["sbom"]["components"], 42);
+        assert_eq!(json["database"]["advisories"], 1234);
+        assert_eq!(json["database"]["builtAt"], "2026-06-14T00:00:00Z");
+        assert!(json["database"]["updatedAt"].is_null());
+
+        let findings = json["findings"].as_array().unwrap();
+        assert_eq!(findings.len(), 3);
+        let ids: Vec<&str> = findings.iter().map(|f| f["id"].as_str().unwrap()).collect();
+        assert_eq!(ids, ["CVE-2024-2", "GHSA-zzzz-yyyy-xxxx", "CVE-2024-1"]);
+        let low = &findings[2];
+        assert_eq!(low["aliases"], serde_json::json!(["GHSA-aaaa-bbbb-cccc"]));
+        assert_eq!(low["purl"], "pkg:pypi/zlib@1.0");
+        assert_eq!(low["installedVersion"], "1.0");
+        assert_eq!(low["fixedVersions"], serde_json::json!([]));
+        assert_eq!(low["severity"], "low");
+        assert_eq!(low["cvss"]["score"], 3.1);
+        assert_eq!(
+            findings[0]["fixedVersions"],
+            serde_json::json!(["2.1", "3.0"])
+        );
+        assert_eq!(findings[0]["severity"], "critical");
+
+        let verdict = &json["verdict"];
+        assert_eq!(verdict["status"], "fail");
+        assert_eq!(verdict["failOn"], "high");
+        assert_eq!(verdict["reasons"].as_array().unwrap().len(), 2);
+        assert_eq!(verdict["ignored"][0]["finding"]["id"], "CVE-2024-3");
+        assert_eq!(verdict["ignored"][0]["reason"]["kind"], "ignoreRule");
+        assert_eq!(verdict["expiredIgnores"][0]["id"], "OLD");
+        assert_eq!(verdict["counts"]["critical"], 2);
+        assert_eq!(verdict["counts"]["low"], 1);
+        assert_eq!(verdict["counts"]["medium"], 0);
+        assert_eq!(verdict["counts"]["total"], 3);
+        assert!(verdict.get("findings").is_none());
+
+        let summary = &json["summary"];
+        assert_eq!(summary["components"], 42);
+        assert_eq!(summary["vulnerableComponents"], 2);
+        assert_eq!(summary["findings"], 3);
+        assert_eq!(summary["ignored"], 1);
+        assert_eq!(summary["expiredIgnores"], 1);
+        assert_eq!(summary["status"], "fail");
+    }
+
+    #[test]
+    fn json_is_deterministic_regardless_of_input_order() {
+        let one = to_json(&sample());
+        assert_eq!(one, to_json(&sample()));
+        let mut findings = sample().verdict.findings;
+        findings.reverse();
+        let reversed = report(
+            findings,
+            &VerdictConfig {
+                fail_on: Some(Severity::High),
+                ..VerdictConfig::default()
+            },
+        );
+        let ids = |r: &ScanReport| r.findings.iter().map(|f| f.id.clone()).collect::<Vec<_>>();
+        assert_eq!(ids(&reversed), ids(&sample()));
+    }
+
+    #[test]
+    fn passing_report_without_fail_on() {
+        let r = report(
+            vec![finding("CVE-1", "a", "1", Severity::Critical, &[])],
+            &VerdictConfig::default(),
+        );
+        let json: serde_json::Value = serde_json::from_str(&to_json(&r)).unwrap();
+        assert_eq!(json["verdict"]["status"], "pass");
+        assert!(json["verdict"]["failOn"].is_null());
+        assert_eq!(json["verdict"]["reasons"], serde_json::json!([]));
+    }
+}
