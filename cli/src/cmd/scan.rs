@@ -135,7 +135,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<u8> {
                         && std::env::var_os("NO_COLOR").is_none()
                 }
             };
-            report::table::render(&report, color)
+            report::table::render(&report, table_width(args.output_file.is_some()), color)
         }
     };
     if !text.ends_with('\n') {
@@ -161,6 +161,15 @@ pub fn run(args: ScanArgs) -> anyhow::Result<u8> {
         );
     }
     Ok(code as u8)
+}
+
+/// Terminal width for the table; 160 columns when not writing to a terminal.
+fn table_width(to_file: bool) -> usize {
+    let term = console::Term::stdout();
+    match term.size_checked() {
+        Some((_, cols)) if !to_file && term.is_term() => cols as usize,
+        _ => 160,
+    }
 }
 
 fn read_input(path: &PathBuf, max: usize) -> anyhow::Result<Vec<u8>> {
