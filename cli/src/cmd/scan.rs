@@ -118,6 +118,11 @@ pub fn run(args: ScanArgs) -> anyhow::Result<u8> {
         DatabaseInfo {
             path: Some(db_file.display().to_string()),
             advisories: stats.advisories as usize,
+            built_at: stats
+                .last_import
+                .as_deref()
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| t.with_timezone(&chrono::Utc)),
             ..DatabaseInfo::default()
         },
         outcome.verdict,
