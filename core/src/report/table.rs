@@ -426,4 +426,30 @@ mod tests {
             "No vulnerabilities found.\nTotal: 0 (critical: 0, high: 0, medium: 0, low: 0, unknown: 0) — ignored 0, expired ignores 0 — verdict: PASS (no fail-on)\n"
         );
     }
+
+    proptest::proptest! {
+        #[test]
+        fn fits_width_when_minimums_allow(
+            width in 90usize..200,
+            titles in proptest::collection::vec("\\PC{0,120}", 1..8),
+        ) {
+            let findings = titles
+                .iter()
+                .enumerate()
+                .map(|(i, t)| {
+                    let mut f = finding(&format!("CVE-2024-{i:04}"), "pkg", "1.0", Severity::High, &["2.0"]);
+                    f.summary = Some(t.clone());
+                    f
+                })
+                .collect();
+            let r = report(findings, &VerdictConfig::default());
+            let text = render(&r, width, false);
+            let lines: Vec<&str> = text.lines().collect();
+            // Header, one row per finding, summary.
+            proptest::prop_assert_eq!(lines.len(), titles.len() + 2);
+            for line in &lines[..lines.len() - 1] {
+                proptest::prop_assert!(line.chars().count() <= width, "{:?}", line);
+            }
+        }
+    }
 }

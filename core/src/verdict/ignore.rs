@@ -553,4 +553,28 @@ mod tests {
                 .is_none()
         );
     }
+
+    proptest::proptest! {
+        #[test]
+        fn parse_never_panics(text in "\\PC{0,400}") {
+            let _ = IgnoreFile::parse(&text);
+        }
+
+        #[test]
+        fn parse_never_panics_on_yamlish_input(
+            lines in proptest::collection::vec(
+                "(ignores:|  - id: [A-Za-z0-9-]{0,12}|    purl: \"[a-z:/*?\\[\\]{},@]{0,16}\"|    expires: [0-9T:Z+-]{0,25}|    reason: .{0,10}|- \\[|&a|\\*a|\\{)",
+                0..12,
+            )
+        ) {
+            let _ = IgnoreFile::parse(&lines.join("\n"));
+        }
+
+        #[test]
+        fn parsed_ids_always_match_themselves(id in "[A-Za-z][A-Za-z0-9-]{0,20}") {
+            let file = IgnoreFile::parse(&format!("ignores:\n  - id: \"{id}\"\n")).unwrap();
+            let f = finding(&id.to_ascii_uppercase(), &[], "pkg:pypi/a@1");
+            proptest::prop_assert!(file.entries[0].matches(&f));
+        }
+    }
 }
