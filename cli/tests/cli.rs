@@ -20,7 +20,11 @@ fn demo_db(dir: &Path) -> String {
     let db = dir.join("adv.db").display().to_string();
     let advisories = repo().join("data/demo/advisories").display().to_string();
     let out = stella(&["db", "import", "--db", &db, "--output", "json", &advisories]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     db
 }
 
@@ -30,7 +34,10 @@ fn demo_sbom() -> String {
 
 fn json(out: &Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!("stdout is not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout))
+        panic!(
+            "stdout is not JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
     })
 }
 
@@ -39,11 +46,27 @@ fn import_is_idempotent() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("adv.db").display().to_string();
     let advisories = repo().join("data/demo/advisories").display().to_string();
-    let first = json(&stella(&["db", "import", "--db", &db, "-o", "json", &advisories]));
+    let first = json(&stella(&[
+        "db",
+        "import",
+        "--db",
+        &db,
+        "-o",
+        "json",
+        &advisories,
+    ]));
     let docs = first["documents"].as_u64().expect("documents");
     assert!(docs > 0);
     assert_eq!(first["inserted"].as_u64(), Some(docs));
-    let again = json(&stella(&["db", "import", "--db", &db, "-o", "json", &advisories]));
+    let again = json(&stella(&[
+        "db",
+        "import",
+        "--db",
+        &db,
+        "-o",
+        "json",
+        &advisories,
+    ]));
     assert_eq!(again["unchanged"].as_u64(), Some(docs));
     assert_eq!(again["inserted"].as_u64(), Some(0));
     assert_eq!(again["updated"].as_u64(), Some(0));
@@ -55,7 +78,15 @@ fn import_is_idempotent() {
 fn demo_scan_finds_real_vulnerabilities_once_each() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = demo_db(dir.path());
-    let out = stella(&["scan", "--sbom", &demo_sbom(), "--db", &db, "--output", "json"]);
+    let out = stella(&[
+        "scan",
+        "--sbom",
+        &demo_sbom(),
+        "--db",
+        &db,
+        "--output",
+        "json",
+    ]);
     assert_eq!(out.status.code(), Some(0), "no --fail-on: pass");
     let report = json(&out);
     let findings = report["findings"].as_array().expect("findings");
@@ -65,7 +96,10 @@ fn demo_scan_finds_real_vulnerabilities_once_each() {
             .filter(|f| f["id"] == id && f["purl"].as_str().unwrap_or("").starts_with(purl_prefix))
             .collect::<Vec<_>>()
     };
-    let log4shell = find("CVE-2021-44228", "pkg:maven/org.apache.logging.log4j/log4j-core@");
+    let log4shell = find(
+        "CVE-2021-44228",
+        "pkg:maven/org.apache.logging.log4j/log4j-core@",
+    );
     assert_eq!(log4shell.len(), 1, "{findings:#?}");
     assert_eq!(log4shell[0]["severity"], "critical");
     assert_eq!(log4shell[0]["installedVersion"], "2.14.1");
@@ -110,7 +144,17 @@ fn fail_on_sets_exit_code_and_ignores_apply() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = demo_db(dir.path());
     let sbom = demo_sbom();
-    let out = stella(&["scan", "--sbom", &sbom, "--db", &db, "--fail-on", "critical", "-o", "json"]);
+    let out = stella(&[
+        "scan",
+        "--sbom",
+        &sbom,
+        "--db",
+        &db,
+        "--fail-on",
+        "critical",
+        "-o",
+        "json",
+    ]);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(json(&out)["verdict"]["status"], "fail");
 
@@ -122,14 +166,37 @@ fn fail_on_sets_exit_code_and_ignores_apply() {
     .expect("write ignore file");
     let ignore = ignore.display().to_string();
     let out = stella(&[
-        "scan", "--sbom", &sbom, "--db", &db, "--fail-on", "critical", "--ignore-file", &ignore, "-o", "json",
+        "scan",
+        "--sbom",
+        &sbom,
+        "--db",
+        &db,
+        "--fail-on",
+        "critical",
+        "--ignore-file",
+        &ignore,
+        "-o",
+        "json",
     ]);
     let report = json(&out);
     assert_eq!(out.status.code(), Some(0), "{report:#}");
-    assert!(report["findings"].as_array().expect("findings").iter().all(|f| f["id"] != "CVE-2021-44228"));
-    assert_eq!(report["verdict"]["expiredIgnores"].as_array().map(Vec::len), Some(1));
     assert!(
-        report["findings"].as_array().expect("findings").iter().any(|f| f["id"] == "CVE-2023-23934"),
+        report["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .all(|f| f["id"] != "CVE-2021-44228")
+    );
+    assert_eq!(
+        report["verdict"]["expiredIgnores"].as_array().map(Vec::len),
+        Some(1)
+    );
+    assert!(
+        report["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .any(|f| f["id"] == "CVE-2023-23934"),
         "an expired ignore no longer applies"
     );
 }
@@ -145,9 +212,16 @@ fn table_and_sarif_outputs() {
     let first_critical = text.find("critical").expect("critical row");
     let first_low = text.find("low").unwrap_or(usize::MAX);
     assert!(first_critical < first_low, "sorted by severity:\n{text}");
-    let sarif = json(&stella(&["scan", "--sbom", &sbom, "--db", &db, "-o", "sarif"]));
+    let sarif = json(&stella(&[
+        "scan", "--sbom", &sbom, "--db", &db, "-o", "sarif",
+    ]));
     assert_eq!(sarif["version"], "2.1.0");
-    assert!(!sarif["runs"][0]["results"].as_array().expect("results").is_empty());
+    assert!(
+        !sarif["runs"][0]["results"]
+            .as_array()
+            .expect("results")
+            .is_empty()
+    );
 }
 
 #[test]
@@ -163,14 +237,25 @@ fn bad_input_exits_2_with_a_clear_error() {
     let out = stella(&["scan", "--sbom", &bad.display().to_string(), "--db", &db]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("components[0]"), "error names the JSON path: {err}");
+    assert!(
+        err.contains("components[0]"),
+        "error names the JSON path: {err}"
+    );
 
     let missing = dir.path().join("none.db").display().to_string();
     let out = stella(&["scan", "--sbom", &demo_sbom(), "--db", &missing]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("stella db import"));
 
-    let out = stella(&["scan", "--sbom", &demo_sbom(), "--db", &db, "--fail-on", "severe"]);
+    let out = stella(&[
+        "scan",
+        "--sbom",
+        &demo_sbom(),
+        "--db",
+        &db,
+        "--fail-on",
+        "severe",
+    ]);
     assert_eq!(out.status.code(), Some(2));
 
     let junk = dir.path().join("junk.json");

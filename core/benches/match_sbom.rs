@@ -52,19 +52,39 @@ fn synthetic_sbom(db: &AdvisoryDb, n: usize) -> Sbom {
         let (ty, namespace, pname, version) = match parts.as_slice() {
             ["deb", distro, release] => {
                 qualifiers.insert("distro".into(), format!("{distro}-{release}"));
-                ("deb", Some(distro.to_string()), name.clone(), format!("1.{minor}-1"))
+                (
+                    "deb",
+                    Some(distro.to_string()),
+                    name.clone(),
+                    format!("1.{minor}-1"),
+                )
             }
             ["apk", _, release] => {
                 qualifiers.insert("distro".into(), format!("alpine-{release}.0"));
-                ("apk", Some("alpine".into()), name.clone(), format!("1.{minor}.0-r0"))
+                (
+                    "apk",
+                    Some("alpine".into()),
+                    name.clone(),
+                    format!("1.{minor}.0-r0"),
+                )
             }
             ["maven"] => {
                 let (g, a) = name.split_once(':').unwrap_or(("g", &name));
-                ("maven", Some(g.to_string()), a.to_string(), format!("2.{minor}.0"))
+                (
+                    "maven",
+                    Some(g.to_string()),
+                    a.to_string(),
+                    format!("2.{minor}.0"),
+                )
             }
             ["golang"] => {
                 let (ns, n) = name.rsplit_once('/').unwrap_or(("", &name));
-                ("golang", Some(ns.to_string()), n.to_string(), format!("v0.{minor}.0"))
+                (
+                    "golang",
+                    Some(ns.to_string()),
+                    n.to_string(),
+                    format!("v0.{minor}.0"),
+                )
             }
             [ty, ..] => (*ty, None, name.clone(), format!("1.{minor}.0")),
             [] => ("pypi", None, name.clone(), "1.0.0".to_string()),

@@ -161,7 +161,14 @@ pub fn import(
                 let location = path.display().to_string();
                 report.documents += 1;
                 match read_bounded(path, limits.max_document_bytes) {
-                    Ok(bytes) => add(&mut report, &mut batch, &location, &location, &bytes, limits),
+                    Ok(bytes) => add(
+                        &mut report,
+                        &mut batch,
+                        &location,
+                        &location,
+                        &bytes,
+                        limits,
+                    ),
                     Err(reason) => report.failures.push(ImportFailure { location, reason }),
                 }
             }

@@ -171,8 +171,7 @@ fn schema_newer_than_the_binary_is_refused() {
     let path = dir.path().join("a.db");
     drop(AdvisoryDb::open(&path).expect("open"));
     let conn = rusqlite::Connection::open(&path).expect("raw open");
-    conn.pragma_update(None, "user_version", 999)
-        .expect("bump");
+    conn.pragma_update(None, "user_version", 999).expect("bump");
     drop(conn);
     let err = AdvisoryDb::open(&path).expect_err("newer schema");
     assert!(err.to_string().contains("999"), "{err}");

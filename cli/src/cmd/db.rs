@@ -76,7 +76,9 @@ fn run_import(args: ImportArgs) -> anyhow::Result<u8> {
         ..ImportLimits::default()
     };
     let bar = progress::bar(sources.len() as u64, "importing");
-    let report = import(&mut db, &sources, &limits, |done| bar.set_position(done as u64))?;
+    let report = import(&mut db, &sources, &limits, |done| {
+        bar.set_position(done as u64)
+    })?;
     bar.finish_and_clear();
     for f in &report.failures {
         eprintln!("stella: skipped {}: {}", f.location, f.reason);
@@ -116,7 +118,10 @@ fn run_info(args: InfoArgs) -> anyhow::Result<u8> {
         SummaryFormat::Text => {
             println!("db:               {}", path.display());
             println!("schema version:   {}", stats.schema_version);
-            println!("advisories:       {} ({} withdrawn)", stats.advisories, stats.withdrawn);
+            println!(
+                "advisories:       {} ({} withdrawn)",
+                stats.advisories, stats.withdrawn
+            );
             println!("affected entries: {}", stats.affected_entries);
             println!(
                 "last import:      {}",

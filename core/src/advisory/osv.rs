@@ -150,6 +150,10 @@ pub struct OsvLimits {}
 #[error("osv")]
 pub struct OsvError {}
 /// placeholder until merge
-pub fn parse_file_bytes(_name: &str, _bytes: &[u8], _limits: &OsvLimits) -> Result<OsvRecord, OsvError> {
+pub fn parse_file_bytes(
+    _name: &str,
+    _bytes: &[u8],
+    _limits: &OsvLimits,
+) -> Result<OsvRecord, OsvError> {
     todo!()
 }

@@ -28,6 +28,9 @@ pub struct Assessment {
 }
 
 /// Assess an affected entry (placeholder until merge).
-pub fn assess(_record: &crate::advisory::OsvRecord, _affected: &crate::advisory::Affected) -> Assessment {
+pub fn assess(
+    _record: &crate::advisory::OsvRecord,
+    _affected: &crate::advisory::Affected,
+) -> Assessment {
     todo!()
 }

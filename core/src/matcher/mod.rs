@@ -246,9 +246,8 @@ fn group(
             }
             let mut fixed_versions: Vec<String> = fixed.into_iter().collect();
             if let Some(scheme) = scheme {
-                fixed_versions.sort_by(|a, b| {
-                    version::compare(scheme, a, b).unwrap_or_else(|_| a.cmp(b))
-                });
+                fixed_versions
+                    .sort_by(|a, b| version::compare(scheme, a, b).unwrap_or_else(|_| a.cmp(b)));
             }
             Finding {
                 id,
@@ -338,7 +337,14 @@ mod tests {
         }
     }
 
-    fn cand(id: &str, aliases: &[&str], eco: &str, name: &str, fixed: &str, sev: Severity) -> Candidate {
+    fn cand(
+        id: &str,
+        aliases: &[&str],
+        eco: &str,
+        name: &str,
+        fixed: &str,
+        sev: Severity,
+    ) -> Candidate {
         Candidate {
             advisory_id: id.into(),
             aliases: aliases.iter().map(|s| s.to_string()).collect(),
@@ -385,8 +391,22 @@ mod tests {
     #[test]
     fn ghsa_and_pysec_for_one_cve_are_one_finding() {
         let mut t = Table::default();
-        let ghsa = cand("GHSA-px8h-6qxv-m22q", &["CVE-2023-23934"], "PyPI", "Werkzeug", "2.2.3", Severity::Low);
-        let pysec = cand("PYSEC-2023-57", &["CVE-2023-23934", "GHSA-px8h-6qxv-m22q"], "PyPI", "werkzeug", "2.2.3", Severity::Unknown);
+        let ghsa = cand(
+            "GHSA-px8h-6qxv-m22q",
+            &["CVE-2023-23934"],
+            "PyPI",
+            "Werkzeug",
+            "2.2.3",
+            Severity::Low,
+        );
+        let pysec = cand(
+            "PYSEC-2023-57",
+            &["CVE-2023-23934", "GHSA-px8h-6qxv-m22q"],
+            "PyPI",
+            "werkzeug",
+            "2.2.3",
+            Severity::Unknown,
+        );
         t.0.push(("pypi".into(), "werkzeug".into(), ghsa));
         t.0.push(("pypi".into(), "werkzeug".into(), pysec));
         let out = match_sbom(&sbom(&["pkg:pypi/Werkzeug@2.2.2"]), &t).expect("match");
@@ -406,8 +426,22 @@ mod tests {
     #[test]
     fn an_advisory_naming_several_cves_contributes_to_each() {
         let mut t = Table::default();
-        let dsa = cand("DSA-5283-1", &["CVE-2020-36518", "CVE-2022-42003", "CVE-2022-42004"], "Debian:11", "jackson-databind", "2.12.1-1+deb11u1", Severity::High);
-        let other = cand("DLA-2990-1", &["CVE-2020-36518"], "Debian:11", "jackson-databind", "2.12.1-1+deb11u1", Severity::Medium);
+        let dsa = cand(
+            "DSA-5283-1",
+            &["CVE-2020-36518", "CVE-2022-42003", "CVE-2022-42004"],
+            "Debian:11",
+            "jackson-databind",
+            "2.12.1-1+deb11u1",
+            Severity::High,
+        );
+        let other = cand(
+            "DLA-2990-1",
+            &["CVE-2020-36518"],
+            "Debian:11",
+            "jackson-databind",
+            "2.12.1-1+deb11u1",
+            Severity::Medium,
+        );
         t.0.push(("deb/debian/11".into(), "jackson-databind".into(), dsa));
         t.0.push(("deb/debian/11".into(), "jackson-databind".into(), other));
         let out = match_sbom(
@@ -419,13 +453,28 @@ mod tests {
         assert_eq!(ids, ["CVE-2020-36518", "CVE-2022-42003", "CVE-2022-42004"]);
         assert_eq!(out.findings[0].advisories, ["DLA-2990-1", "DSA-5283-1"]);
         assert_eq!(out.findings[1].advisories, ["DSA-5283-1"]);
-        assert!(!out.findings[1].aliases.contains(&"CVE-2022-42004".to_string()));
+        assert!(
+            !out.findings[1]
+                .aliases
+                .contains(&"CVE-2022-42004".to_string())
+        );
     }
 
     #[test]
     fn distro_packages_match_only_their_release() {
         let mut t = Table::default();
-        t.0.push(("deb/debian/12".into(), "openssl".into(), cand("DSA-1", &["CVE-1"], "Debian:12", "openssl", "3.0.11-1", Severity::High)));
+        t.0.push((
+            "deb/debian/12".into(),
+            "openssl".into(),
+            cand(
+                "DSA-1",
+                &["CVE-1"],
+                "Debian:12",
+                "openssl",
+                "3.0.11-1",
+                Severity::High,
+            ),
+        ));
         let s = sbom(&[
             "pkg:deb/debian/openssl@3.0.9-1?distro=debian-11",
             "pkg:deb/debian/openssl@3.0.9-1?distro=debian-12",

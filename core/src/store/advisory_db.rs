@@ -346,9 +346,9 @@ impl AdvisoryDb {
             let affected: Affected =
                 serde_json::from_str(&entry).map_err(|x| corrupt(format!("affected: {x}")))?;
             let cvss = match cvss {
-                Some(c) => Some(
-                    serde_json::from_str(&c).map_err(|x| corrupt(format!("cvss: {x}")))?,
-                ),
+                Some(c) => {
+                    Some(serde_json::from_str(&c).map_err(|x| corrupt(format!("cvss: {x}")))?)
+                }
                 None => None,
             };
             out.push(Candidate {
@@ -375,18 +375,24 @@ impl AdvisoryDb {
         };
         let mut stmt = self
             .conn
-            .prepare("SELECT ecosystem, COUNT(*) FROM affected GROUP BY ecosystem ORDER BY ecosystem")
+            .prepare(
+                "SELECT ecosystem, COUNT(*) FROM affected GROUP BY ecosystem ORDER BY ecosystem",
+            )
             .map_err(e)?;
         let by_ecosystem = stmt
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)))
+            .query_map([], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+            })
             .map_err(e)?
             .collect::<Result<Vec<_>, _>>()
             .map_err(e)?;
         let last_import = self
             .conn
-            .query_row("SELECT value FROM meta WHERE key = 'last_import'", [], |r| {
-                r.get::<_, String>(0)
-            })
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'last_import'",
+                [],
+                |r| r.get::<_, String>(0),
+            )
             .optional()
             .map_err(e)?;
         Ok(DbStats {
@@ -416,9 +422,11 @@ impl AdvisoryDb {
     pub fn record(&self, id: &str) -> Result<Option<OsvRecord>, StoreError> {
         let json: Option<String> = self
             .conn
-            .query_row("SELECT record FROM advisory WHERE id = ?1", params![id], |r| {
-                r.get(0)
-            })
+            .query_row(
+                "SELECT record FROM advisory WHERE id = ?1",
+                params![id],
+                |r| r.get(0),
+            )
             .optional()
             .map_err(|source| sqlite(&self.path, source))?;
         json.map(|j| {

@@ -18,7 +18,9 @@ pub enum StoreError {
         source: rusqlite::Error,
     },
     /// The DB was written by a newer StellaOps.
-    #[error("advisory DB {path} has schema version {found}; this build knows up to {known}: upgrade stella")]
+    #[error(
+        "advisory DB {path} has schema version {found}; this build knows up to {known}: upgrade stella"
+    )]
     SchemaTooNew {
         /// The DB file.
         path: String,
@@ -28,7 +30,9 @@ pub enum StoreError {
         known: i64,
     },
     /// The DB file does not exist (read-only open).
-    #[error("advisory DB {path} does not exist: run `stella db import --db {path} ADVISORIES...` first")]
+    #[error(
+        "advisory DB {path} does not exist: run `stella db import --db {path} ADVISORIES...` first"
+    )]
     Missing {
         /// The DB file.
         path: String,
