@@ -7,7 +7,10 @@ use serde_json::Value;
 use stella_core::sbom::Purl;
 
 fn cases() -> Vec<Value> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/purl/test-suite-data.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/purl/test-suite-data.json"
+    );
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
     match serde_json::from_str::<Value>(&text) {
         Ok(Value::Array(a)) => a,
@@ -55,5 +58,8 @@ fn spec_test_suite() {
         assert_eq!(Purl::parse(&canonical).ok(), Some(p), "{desc}");
         valid += 1;
     }
-    assert!(valid >= 25 && invalid >= 10, "{valid} valid, {invalid} invalid");
+    assert!(
+        valid >= 25 && invalid >= 10,
+        "{valid} valid, {invalid} invalid"
+    );
 }

@@ -31,7 +31,10 @@ const SYFT_LAYER: &str = "sha256:1f3c7a9e5b2d4c6e8a0b1c3d5e7f9a2b4c6d8e0f1a3b5c7
 
 #[test]
 fn cyclonedx_14_syft_debian() {
-    let s = ok(cyclonedx::read(&fixture("cyclonedx-1.4-syft-debian.json"), &Limits::default()));
+    let s = ok(cyclonedx::read(
+        &fixture("cyclonedx-1.4-syft-debian.json"),
+        &Limits::default(),
+    ));
     assert_eq!(
         s.subject.as_deref(),
         Some("debian@sha256:7b9c4e2a1f0d3c5b8a6e4d2c0b9a8f7e6d5c4b3a2918f7e6d5c4b3a29180f7e6")
@@ -41,15 +44,24 @@ fn cyclonedx_14_syft_debian() {
     assert_eq!(bsd.version.as_deref(), Some("1:2.38.1-5+deb12u1"));
     let purl = bsd.purl.as_ref().unwrap_or_else(|| panic!("no purl"));
     assert_eq!(purl.version.as_deref(), Some("1:2.38.1-5+deb12u1"));
-    assert_eq!(purl.qualifiers.get("upstream").map(String::as_str), Some("util-linux"));
+    assert_eq!(
+        purl.qualifiers.get("upstream").map(String::as_str),
+        Some("util-linux")
+    );
     assert_eq!(bsd.layer_digest.as_deref(), Some(SYFT_LAYER));
     assert_eq!(bsd.licenses, ["BSD-2-Clause", "GPL-2.0-or-later"]);
     let eco = bsd.ecosystem().unwrap_or_else(|| panic!("no ecosystem"));
     assert_eq!(eco.kind, EcosystemKind::Debian);
     assert_eq!(eco.release.as_deref(), Some("12"));
     // The OS component has neither bom-ref nor purl: its JSON path identifies it.
-    let os = s.components.get(3).unwrap_or_else(|| panic!("no 4th component"));
-    assert_eq!((os.bom_ref.as_str(), os.purl.is_none()), ("$.components[3]", true));
+    let os = s
+        .components
+        .get(3)
+        .unwrap_or_else(|| panic!("no 4th component"));
+    assert_eq!(
+        (os.bom_ref.as_str(), os.purl.is_none()),
+        ("$.components[3]", true)
+    );
     assert_eq!(s.dependencies.len(), 1);
     assert_eq!(s.dependencies[0].from, bsd.bom_ref);
     assert_eq!(s.dependencies[0].to, [by_name(&s, "libc6").bom_ref.clone()]);
@@ -57,12 +69,20 @@ fn cyclonedx_14_syft_debian() {
 
 #[test]
 fn cyclonedx_15_trivy_nested_python() {
-    let s = ok(cyclonedx::read(&fixture("cyclonedx-1.5-trivy-python.json"), &Limits::default()));
+    let s = ok(cyclonedx::read(
+        &fixture("cyclonedx-1.5-trivy-python.json"),
+        &Limits::default(),
+    ));
     assert_eq!(s.subject.as_deref(), Some("python:3.12-slim"));
     let names: Vec<&str> = s.components.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(
         names,
-        ["openssl", "usr/local/lib/python3.12/site-packages", "Flask-Cors", "PyYAML"]
+        [
+            "openssl",
+            "usr/local/lib/python3.12/site-packages",
+            "Flask-Cors",
+            "PyYAML"
+        ]
     );
     let flask = by_name(&s, "Flask-Cors");
     assert_eq!(purl_str(flask), "pkg:pypi/flask-cors@3.0.10");
@@ -79,16 +99,25 @@ fn cyclonedx_15_trivy_nested_python() {
     );
     assert_eq!(s.dependencies.len(), 3);
     assert!(s.dependencies[2].to.is_empty());
-    assert_eq!(s.dependencies[1].to, ["pkg:pypi/flask-cors@3.0.10", "pkg:pypi/pyyaml@5.3.1"]);
+    assert_eq!(
+        s.dependencies[1].to,
+        ["pkg:pypi/flask-cors@3.0.10", "pkg:pypi/pyyaml@5.3.1"]
+    );
 }
 
 #[test]
 fn cyclonedx_16_npm_maven_go() {
-    let s = ok(cyclonedx::read(&fixture("cyclonedx-1.6-node-java-go.json"), &Limits::default()));
+    let s = ok(cyclonedx::read(
+        &fixture("cyclonedx-1.6-node-java-go.json"),
+        &Limits::default(),
+    ));
     assert_eq!(s.subject.as_deref(), Some("acme-shop:2.4.0"));
     let babel = by_name(&s, "core");
     let p = babel.purl.as_ref().unwrap_or_else(|| panic!("no purl"));
-    assert_eq!((p.namespace.as_deref(), p.name.as_str()), (Some("@babel"), "core"));
+    assert_eq!(
+        (p.namespace.as_deref(), p.name.as_str()),
+        (Some("@babel"), "core")
+    );
     assert_eq!(babel.files, ["/app/node_modules/@babel/core/package.json"]);
     assert_eq!(babel.licenses, ["MIT"]);
     let log4j = by_name(&s, "log4j-core");
@@ -98,7 +127,10 @@ fn cyclonedx_16_npm_maven_go() {
         log4j.layer_digest.as_deref(),
         Some("sha256:0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9")
     );
-    assert_eq!(log4j.ecosystem().map(|e| e.kind), Some(EcosystemKind::Maven));
+    assert_eq!(
+        log4j.ecosystem().map(|e| e.kind),
+        Some(EcosystemKind::Maven)
+    );
     let go = by_name(&s, "github.com/Azure/go-autorest");
     let gp = go.purl.as_ref().unwrap_or_else(|| panic!("no purl"));
     assert_eq!(gp.namespace.as_deref(), Some("github.com/Azure"));
@@ -108,16 +140,26 @@ fn cyclonedx_16_npm_maven_go() {
         [
             Dependency {
                 from: "acme-shop".into(),
-                to: vec!["npm-babel-core".into(), "maven-log4j-core".into(), "go-autorest".into()],
+                to: vec![
+                    "npm-babel-core".into(),
+                    "maven-log4j-core".into(),
+                    "go-autorest".into()
+                ],
             },
-            Dependency { from: "go-autorest".into(), to: vec!["go-x-net".into()] },
+            Dependency {
+                from: "go-autorest".into(),
+                to: vec!["go-x-net".into()]
+            },
         ]
     );
 }
 
 #[test]
 fn spdx_23_syft_debian() {
-    let s = ok(spdx::read(&fixture("spdx-2.3-syft-debian.json"), &Limits::default()));
+    let s = ok(spdx::read(
+        &fixture("spdx-2.3-syft-debian.json"),
+        &Limits::default(),
+    ));
     assert_eq!(
         s.subject.as_deref(),
         Some("debian@sha256:7b9c4e2a1f0d3c5b8a6e4d2c0b9a8f7e6d5c4b3a2918f7e6d5c4b3a29180f7e6")
@@ -164,7 +206,10 @@ fn read_any_detects_format() {
         assert_eq!(fmt, want, "{f}");
         assert!(!s.components.is_empty(), "{f}");
     }
-    assert_eq!(read_any(br#"{"hello": 1}"#, &l), Err(SbomError::UnknownFormat));
+    assert_eq!(
+        read_any(br#"{"hello": 1}"#, &l),
+        Err(SbomError::UnknownFormat)
+    );
     assert_eq!(read_any(b"[1, 2]", &l), Err(SbomError::UnknownFormat));
 }
 
@@ -190,13 +235,19 @@ fn errors_name_json_paths() {
         v["components"][3]["purl"] = "pkg:golang/x@%zz".into();
     });
     let e = err_text(cyclonedx::read(&bad, &l));
-    assert!(e.starts_with("$.components[3].purl: invalid package URL"), "{e}");
+    assert!(
+        e.starts_with("$.components[3].purl: invalid package URL"),
+        "{e}"
+    );
 
     let nested = edited("cyclonedx-1.5-trivy-python.json", |v| {
         v["components"][1]["components"][1]["purl"] = "npm/no-scheme".into();
     });
     let e = err_text(cyclonedx::read(&nested, &l));
-    assert!(e.starts_with("$.components[1].components[1].purl: invalid package URL"), "{e}");
+    assert!(
+        e.starts_with("$.components[1].components[1].purl: invalid package URL"),
+        "{e}"
+    );
 
     let wrong_type = edited("cyclonedx-1.6-node-java-go.json", |v| {
         v["components"][0]["name"] = 42.into();
@@ -211,7 +262,10 @@ fn errors_name_json_paths() {
         v["dependencies"][1]["dependsOn"][0] = serde_json::json!({"ref": "x"});
     });
     let e = err_text(cyclonedx::read(&deps, &l));
-    assert!(e.starts_with("$.dependencies[1].dependsOn[0]: expected a string"), "{e}");
+    assert!(
+        e.starts_with("$.dependencies[1].dependsOn[0]: expected a string"),
+        "{e}"
+    );
 
     let spdx_bad = edited("spdx-2.3-syft-debian.json", |v| {
         v["packages"][2]["externalRefs"][0]["referenceLocator"] = "pkg:pypi/".into();
@@ -222,7 +276,9 @@ fn errors_name_json_paths() {
         "{e}"
     );
 
-    let version = edited("cyclonedx-1.6-node-java-go.json", |v| v["specVersion"] = "1.3".into());
+    let version = edited("cyclonedx-1.6-node-java-go.json", |v| {
+        v["specVersion"] = "1.3".into()
+    });
     let e = err_text(cyclonedx::read(&version, &l));
     assert!(e.starts_with("$.specVersion: unsupported"), "{e}");
 
@@ -241,7 +297,10 @@ fn not_an_sbom_for_the_reader_asked() {
     let e = err_text(spdx::read(&fixture("cyclonedx-1.4-syft-debian.json"), &l));
     assert!(e.starts_with("$.spdxVersion: missing"), "{e}");
     let r = spdx::read(b"\"just a string\"", &l);
-    assert!(matches!(&r, Err(SbomError::Json { path, .. }) if path == "$"), "{r:?}");
+    assert!(
+        matches!(&r, Err(SbomError::Json { path, .. }) if path == "$"),
+        "{r:?}"
+    );
 }
 
 #[test]
@@ -255,27 +314,57 @@ fn limits_are_enforced() {
         }
         v["components"][0]["properties"] = x;
     });
-    assert_eq!(cyclonedx::read(&deep, &def), Err(SbomError::TooDeep { max: def.max_depth }));
-    assert_eq!(read_any(&deep, &def), Err(SbomError::TooDeep { max: def.max_depth }));
+    assert_eq!(
+        cyclonedx::read(&deep, &def),
+        Err(SbomError::TooDeep { max: def.max_depth })
+    );
+    assert_eq!(
+        read_any(&deep, &def),
+        Err(SbomError::TooDeep { max: def.max_depth })
+    );
     // Brackets inside strings do not count.
     let in_string = edited("cyclonedx-1.6-node-java-go.json", |v| {
         v["components"][0]["description"] = "[".repeat(500).into();
     });
     assert!(cyclonedx::read(&in_string, &def).is_ok());
 
-    let few = Limits { max_components: 3, ..def };
+    let few = Limits {
+        max_components: 3,
+        ..def
+    };
     let cdx = fixture("cyclonedx-1.5-trivy-python.json");
-    assert_eq!(cyclonedx::read(&cdx, &few), Err(SbomError::TooManyComponents { max: 3 }));
-    let four = Limits { max_components: 4, ..def };
-    assert!(cyclonedx::read(&cdx, &four).is_ok(), "nested components counted once");
+    assert_eq!(
+        cyclonedx::read(&cdx, &few),
+        Err(SbomError::TooManyComponents { max: 3 })
+    );
+    let four = Limits {
+        max_components: 4,
+        ..def
+    };
+    assert!(
+        cyclonedx::read(&cdx, &four).is_ok(),
+        "nested components counted once"
+    );
     let spdx_doc = fixture("spdx-2.3-syft-debian.json");
-    let two = Limits { max_components: 2, ..def };
-    assert_eq!(spdx::read(&spdx_doc, &two), Err(SbomError::TooManyComponents { max: 2 }));
+    let two = Limits {
+        max_components: 2,
+        ..def
+    };
+    assert_eq!(
+        spdx::read(&spdx_doc, &two),
+        Err(SbomError::TooManyComponents { max: 2 })
+    );
 
-    let small = Limits { max_bytes: 1000, ..def };
+    let small = Limits {
+        max_bytes: 1000,
+        ..def
+    };
     assert_eq!(
         read_any(&cdx, &small),
-        Err(SbomError::TooLarge { bytes: cdx.len(), max: 1000 })
+        Err(SbomError::TooLarge {
+            bytes: cdx.len(),
+            max: 1000
+        })
     );
 }
 
@@ -302,23 +391,41 @@ fn writers_are_deterministic_and_round_trip() {
                 let key = |x: &Sbom| {
                     x.components
                         .iter()
-                        .map(|c| (c.name.clone(), c.version.clone(), c.purl.clone(), c.layer_digest.clone(), c.files.clone()))
+                        .map(|c| {
+                            (
+                                c.name.clone(),
+                                c.version.clone(),
+                                c.purl.clone(),
+                                c.layer_digest.clone(),
+                                c.files.clone(),
+                            )
+                        })
                         .collect::<Vec<_>>()
                 };
                 assert_eq!(key(&back), key(&s), "{f} via SPDX");
             }
-            assert_eq!(fmt.write(&back), a, "{f} {fmt:?}: write(read(write(s))) differs");
+            assert_eq!(
+                fmt.write(&back),
+                a,
+                "{f} {fmt:?}: write(read(write(s))) differs"
+            );
         }
     }
 }
 
 #[test]
 fn writer_output_shape() {
-    let (_, s) = ok(read_any(&fixture("cyclonedx-1.6-node-java-go.json"), &Limits::default()));
+    let (_, s) = ok(read_any(
+        &fixture("cyclonedx-1.6-node-java-go.json"),
+        &Limits::default(),
+    ));
     let cdx: serde_json::Value =
         serde_json::from_slice(&cyclonedx::write(&s)).unwrap_or_else(|e| panic!("{e}"));
     let serial = cdx["serialNumber"].as_str().unwrap_or_default();
-    assert!(serial.starts_with("urn:uuid:") && serial.len() == 45, "{serial}");
+    assert!(
+        serial.starts_with("urn:uuid:") && serial.len() == 45,
+        "{serial}"
+    );
     assert_eq!(&serial[23..24], "5", "{serial}");
     assert_eq!(cdx["specVersion"], "1.6");
     assert!(cdx["metadata"].get("timestamp").is_none());
@@ -326,7 +433,10 @@ fn writer_output_shape() {
     other.components.pop();
     let cdx2: serde_json::Value =
         serde_json::from_slice(&cyclonedx::write(&other)).unwrap_or_else(|e| panic!("{e}"));
-    assert_ne!(cdx2["serialNumber"], cdx["serialNumber"], "serial follows content");
+    assert_ne!(
+        cdx2["serialNumber"], cdx["serialNumber"],
+        "serial follows content"
+    );
 
     let sp: serde_json::Value =
         serde_json::from_slice(&spdx::write(&s)).unwrap_or_else(|e| panic!("{e}"));
@@ -338,7 +448,13 @@ fn writer_output_shape() {
     for p in sp["packages"].as_array().into_iter().flatten() {
         let id = p["SPDXID"].as_str().unwrap_or_default();
         let rest = id.strip_prefix("SPDXRef-").unwrap_or_default();
-        assert!(!rest.is_empty() && rest.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-'), "{id}");
+        assert!(
+            !rest.is_empty()
+                && rest
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-'),
+            "{id}"
+        );
     }
 }
 
@@ -375,7 +491,13 @@ fn sbom_strategy() -> impl Strategy<Value = Sbom> {
     (
         proptest::option::of(text()),
         proptest::collection::vec(component, 0..6),
-        proptest::collection::vec((any::<prop::sample::Index>(), proptest::collection::btree_set(0usize..6, 1..4)), 0..4),
+        proptest::collection::vec(
+            (
+                any::<prop::sample::Index>(),
+                proptest::collection::btree_set(0usize..6, 1..4),
+            ),
+            0..4,
+        ),
     )
         .prop_map(|(subject, comps, deps)| {
             let components: Vec<Component> = comps
@@ -402,7 +524,11 @@ fn sbom_strategy() -> impl Strategy<Value = Sbom> {
                     dependencies.push(Dependency { from, to });
                 }
             }
-            Sbom { subject, components, dependencies }
+            Sbom {
+                subject,
+                components,
+                dependencies,
+            }
         })
 }
 

@@ -15,7 +15,8 @@ pub const PROP_LAYER_DIGEST: &str = "stella:layer:digest";
 /// Property naming one file of a component (ours; repeated per file).
 pub const PROP_FILE: &str = "stella:file";
 /// Layer properties written by other tools, tried after ours, in this order.
-const FOREIGN_LAYER_PROPS: [&str; 2] = ["syft:location:0:layerID", "aquasecurity:trivy:LayerDigest"];
+const FOREIGN_LAYER_PROPS: [&str; 2] =
+    ["syft:location:0:layerID", "aquasecurity:trivy:LayerDigest"];
 
 /// Read a CycloneDX JSON document (spec versions 1.4 to 1.6).
 pub fn read(bytes: &[u8], limits: &Limits) -> Result<Sbom, SbomError> {
@@ -28,7 +29,12 @@ pub(crate) fn from_value(doc: &Value, limits: &Limits) -> Result<Sbom, SbomError
     let root = object(doc, "$")?;
     match opt_str(root, "bomFormat", "$")? {
         Some("CycloneDX") => {}
-        Some(other) => return Err(invalid("$.bomFormat", format!("expected \"CycloneDX\", found {other:?}"))),
+        Some(other) => {
+            return Err(invalid(
+                "$.bomFormat",
+                format!("expected \"CycloneDX\", found {other:?}"),
+            ));
+        }
         None => return Err(invalid("$.bomFormat", "missing; not a CycloneDX document")),
     }
     match opt_str(root, "specVersion", "$")? {
@@ -43,12 +49,12 @@ pub(crate) fn from_value(doc: &Value, limits: &Limits) -> Result<Sbom, SbomError
     }
 
     let mut sbom = Sbom::default();
-    if let Some(meta) = opt_object(root, "metadata", "$")? {
-        if let Some(comp) = opt_object(meta, "component", "$.metadata")? {
-            let path = "$.metadata.component";
-            let name = req_str(comp, "name", path)?;
-            sbom.subject = Some(subject_of(name, opt_str(comp, "version", path)?));
-        }
+    if let Some(meta) = opt_object(root, "metadata", "$")?
+        && let Some(comp) = opt_object(meta, "component", "$.metadata")?
+    {
+        let path = "$.metadata.component";
+        let name = req_str(comp, "name", path)?;
+        sbom.subject = Some(subject_of(name, opt_str(comp, "version", path)?));
     }
     read_components(root, "$", limits, &mut sbom.components)?;
 
@@ -90,7 +96,10 @@ fn read_components(
     out: &mut Vec<Component>,
 ) -> Result<(), SbomError> {
     let list_path = child(parent_path, "components");
-    for (i, c) in opt_array(parent, "components", parent_path)?.iter().enumerate() {
+    for (i, c) in opt_array(parent, "components", parent_path)?
+        .iter()
+        .enumerate()
+    {
         let path = index(&list_path, i);
         let obj = object(c, &path)?;
         if out.len() >= limits.max_components {
@@ -110,7 +119,9 @@ fn read_component(obj: &Map<String, Value>, path: &str) -> Result<Component, Sbo
     let version = opt_str(obj, "version", path)?.map(str::to_string);
     let purl_raw = opt_str(obj, "purl", path)?.filter(|s| !s.trim().is_empty());
     let purl = match purl_raw {
-        Some(raw) => Some(Purl::parse(raw).map_err(|e| invalid(&child(path, "purl"), e.to_string()))?),
+        Some(raw) => {
+            Some(Purl::parse(raw).map_err(|e| invalid(&child(path, "purl"), e.to_string()))?)
+        }
         None => None,
     };
     // Without a bom-ref nothing can point at the component; its purl or its JSON
@@ -130,22 +141,28 @@ fn read_component(obj: &Map<String, Value>, path: &str) -> Result<Component, Sbo
             props.push((name, value));
         }
     }
-    let prop = |key: &str| props.iter().find(|(k, _)| *k == key).map(|(_, v)| v.to_string());
-    let layer_digest = prop(PROP_LAYER_DIGEST).or_else(|| FOREIGN_LAYER_PROPS.iter().find_map(|k| prop(k)));
+    let prop = |key: &str| {
+        props
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.to_string())
+    };
+    let layer_digest =
+        prop(PROP_LAYER_DIGEST).or_else(|| FOREIGN_LAYER_PROPS.iter().find_map(|k| prop(k)));
 
     let mut files: Vec<String> = props
         .iter()
         .filter(|(k, _)| *k == PROP_FILE)
         .map(|(_, v)| v.to_string())
         .collect();
-    if files.is_empty() {
-        if let Some(ev) = opt_object(obj, "evidence", path)? {
-            let ev_path = child(path, "evidence");
-            let occ_path = child(&ev_path, "occurrences");
-            for (i, o) in opt_array(ev, "occurrences", &ev_path)?.iter().enumerate() {
-                let op = index(&occ_path, i);
-                files.push(req_str(object(o, &op)?, "location", &op)?.to_string());
-            }
+    if files.is_empty()
+        && let Some(ev) = opt_object(obj, "evidence", path)?
+    {
+        let ev_path = child(path, "evidence");
+        let occ_path = child(&ev_path, "occurrences");
+        for (i, o) in opt_array(ev, "occurrences", &ev_path)?.iter().enumerate() {
+            let op = index(&occ_path, i);
+            files.push(req_str(object(o, &op)?, "location", &op)?.to_string());
         }
     }
 
@@ -180,7 +197,10 @@ fn read_component(obj: &Map<String, Value>, path: &str) -> Result<Component, Sbo
 /// Write `sbom` as CycloneDX 1.6 JSON, byte-identical for equal input.
 pub fn write(sbom: &Sbom) -> Vec<u8> {
     let mut doc = Map::new();
-    doc.insert("$schema".into(), json!("http://cyclonedx.org/schema/bom-1.6.schema.json"));
+    doc.insert(
+        "$schema".into(),
+        json!("http://cyclonedx.org/schema/bom-1.6.schema.json"),
+    );
     doc.insert("bomFormat".into(), json!("CycloneDX"));
     doc.insert("specVersion".into(), json!("1.6"));
     doc.insert("version".into(), json!(1));
@@ -190,7 +210,10 @@ pub fn write(sbom: &Sbom) -> Vec<u8> {
         json!({"components": [{"type": "application", "name": "stella", "version": env!("CARGO_PKG_VERSION")}]}),
     );
     if let Some(subject) = &sbom.subject {
-        meta.insert("component".into(), json!({"type": "container", "name": subject}));
+        meta.insert(
+            "component".into(),
+            json!({"type": "container", "name": subject}),
+        );
     }
     doc.insert("metadata".into(), Value::Object(meta));
     doc.insert(
@@ -208,7 +231,10 @@ pub fn write(sbom: &Sbom) -> Vec<u8> {
     );
     // The serial number names the content: hash everything else, then insert it.
     let digest = Sha256::digest(json::to_bytes(&Value::Object(doc.clone())));
-    doc.insert("serialNumber".into(), json!(format!("urn:uuid:{}", uuid_from_digest(&digest))));
+    doc.insert(
+        "serialNumber".into(),
+        json!(format!("urn:uuid:{}", uuid_from_digest(&digest))),
+    );
     json::to_bytes(&Value::Object(doc))
 }
 
@@ -242,10 +268,12 @@ fn component_json(c: &Component) -> Value {
 /// A lone SPDX expression goes in `expression` (which must stand alone in
 /// CycloneDX); anything else as license names, since `id` must be on the SPDX list.
 fn licenses_json(licenses: &[String]) -> Value {
-    if let [only] = licenses {
-        if [" AND ", " OR ", " WITH "].iter().any(|op| only.contains(op)) {
-            return json!([{"expression": only}]);
-        }
+    if let [only] = licenses
+        && [" AND ", " OR ", " WITH "]
+            .iter()
+            .any(|op| only.contains(op))
+    {
+        return json!([{"expression": only}]);
     }
     Value::Array(
         licenses

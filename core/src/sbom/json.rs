@@ -87,7 +87,8 @@ pub(crate) fn index(path: &str, i: usize) -> String {
 
 /// The value as an object.
 pub(crate) fn object<'a>(v: &'a Value, path: &str) -> Result<&'a Map<String, Value>, SbomError> {
-    v.as_object().ok_or_else(|| wrong_type(path, "an object", v))
+    v.as_object()
+        .ok_or_else(|| wrong_type(path, "an object", v))
 }
 
 /// Optional field as a string (absent or null: `None`).

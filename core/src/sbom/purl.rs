@@ -279,9 +279,9 @@ fn parse_qualifiers(q: &str) -> Result<BTreeMap<String, String>, String> {
         let key = k.to_ascii_lowercase();
         if key.is_empty()
             || key.starts_with(|c: char| c.is_ascii_digit())
-            || !key
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '-' | '_'))
+            || !key.chars().all(|c| {
+                c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '-' | '_')
+            })
         {
             return Err(format!("invalid qualifier key {key:?}"));
         }
@@ -377,7 +377,10 @@ mod tests {
         assert_eq!(purl.namespace.as_deref(), Some("debian"));
         assert_eq!(purl.name, "libc6");
         assert_eq!(purl.version.as_deref(), Some("2:2.36-9+deb12u4"));
-        assert_eq!(purl.qualifiers.get("distro").map(String::as_str), Some("debian-12"));
+        assert_eq!(
+            purl.qualifiers.get("distro").map(String::as_str),
+            Some("debian-12")
+        );
         assert_eq!(
             purl.to_string(),
             "pkg:deb/debian/libc6@2:2.36-9%2Bdeb12u4?arch=amd64&distro=debian-12"
@@ -386,7 +389,10 @@ mod tests {
 
     #[test]
     fn scheme_case_and_slashes_tolerated() {
-        assert_eq!(p("PKG://npm/left-pad@1.3.0").to_string(), "pkg:npm/left-pad@1.3.0");
+        assert_eq!(
+            p("PKG://npm/left-pad@1.3.0").to_string(),
+            "pkg:npm/left-pad@1.3.0"
+        );
     }
 
     #[test]
@@ -422,14 +428,19 @@ mod tests {
             assert!(Purl::parse(bad).is_err(), "{bad:?} accepted");
         }
         let long = format!("pkg:npm/{}", "a".repeat(MAX_PURL_LEN));
-        let e = Purl::parse(&long).err().map(|e| e.reason).unwrap_or_default();
+        let e = Purl::parse(&long)
+            .err()
+            .map(|e| e.reason)
+            .unwrap_or_default();
         assert!(e.contains("longer than"), "{e}");
     }
 
     fn purl_strategy() -> impl Strategy<Value = String> {
         let seg = "[a-zA-Z0-9._~:@%/?#&=+ é-]{1,12}";
         (
-            prop::sample::select(vec!["npm", "pypi", "deb", "golang", "maven", "generic", "rpm"]),
+            prop::sample::select(vec![
+                "npm", "pypi", "deb", "golang", "maven", "generic", "rpm",
+            ]),
             prop::option::of(seg),
             seg,
             prop::option::of(seg),
@@ -447,14 +458,22 @@ mod tests {
                     s.push('@');
                     s.push_str(&encode(&v, false));
                 }
-                let q: Vec<String> = q.iter().map(|(k, v)| format!("{k}={}", encode(v, true))).collect();
+                let q: Vec<String> = q
+                    .iter()
+                    .map(|(k, v)| format!("{k}={}", encode(v, true)))
+                    .collect();
                 if !q.is_empty() {
                     s.push('?');
                     s.push_str(&q.join("&"));
                 }
                 if let Some(sp) = sp {
                     s.push('#');
-                    s.push_str(&sp.split('/').map(|x| encode(x, false)).collect::<Vec<_>>().join("/"));
+                    s.push_str(
+                        &sp.split('/')
+                            .map(|x| encode(x, false))
+                            .collect::<Vec<_>>()
+                            .join("/"),
+                    );
                 }
                 s
             })

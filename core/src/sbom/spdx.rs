@@ -133,20 +133,20 @@ pub(crate) fn from_value(doc: &Value, limits: &Limits) -> Result<Sbom, SbomError
         }
     }
     for (pi, name) in contained_files {
-        if let (Some(c), Some(false)) = (components.get_mut(pi), annotated_files.get(pi)) {
-            if !c.files.contains(&name) {
-                c.files.push(name);
-            }
+        if let (Some(c), Some(false)) = (components.get_mut(pi), annotated_files.get(pi))
+            && !c.files.contains(&name)
+        {
+            c.files.push(name);
         }
     }
 
     // The first described package is the subject and leaves the component list.
     let mut subject = None;
-    if let Some(first) = described.first() {
-        if let Some(i) = components.iter().position(|c| &c.bom_ref == first) {
-            let c = components.remove(i);
-            subject = Some(subject_of(&c.name, c.version.as_deref()));
-        }
+    if let Some(first) = described.first()
+        && let Some(i) = components.iter().position(|c| &c.bom_ref == first)
+    {
+        let c = components.remove(i);
+        subject = Some(subject_of(&c.name, c.version.as_deref()));
     }
     Ok(Sbom {
         subject,
@@ -174,17 +174,18 @@ fn read_package(
         if opt_str(r, "referenceType", &rp)? == Some("purl") && purl.is_none() {
             let loc = req_str(r, "referenceLocator", &rp)?;
             purl = Some(
-                Purl::parse(loc).map_err(|e| invalid(&child(&rp, "referenceLocator"), e.to_string()))?,
+                Purl::parse(loc)
+                    .map_err(|e| invalid(&child(&rp, "referenceLocator"), e.to_string()))?,
             );
         }
     }
 
     let mut licenses = Vec::new();
     for key in ["licenseDeclared", "licenseConcluded"] {
-        if let Some(l) = license_value(opt_str(p, key, path)?) {
-            if !licenses.contains(&l) {
-                licenses.push(l);
-            }
+        if let Some(l) = license_value(opt_str(p, key, path)?)
+            && !licenses.contains(&l)
+        {
+            licenses.push(l);
         }
     }
 
@@ -231,15 +232,25 @@ fn read_package(
 /// A valid SPDXID for a `bom_ref`: kept when already valid, otherwise sanitised
 /// and suffixed with a hash of the original so distinct refs stay distinct.
 pub fn spdx_id(bom_ref: &str) -> String {
-    let valid = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
-    if let Some(rest) = bom_ref.strip_prefix("SPDXRef-") {
-        if valid(rest) {
-            return bom_ref.to_string();
-        }
+    let valid = |s: &str| {
+        !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+    };
+    if let Some(rest) = bom_ref.strip_prefix("SPDXRef-")
+        && valid(rest)
+    {
+        return bom_ref.to_string();
     }
     let clean: String = bom_ref
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '.' { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' {
+                c
+            } else {
+                '-'
+            }
+        })
         .take(64)
         .collect();
     let h = Sha256::digest(bom_ref.as_bytes());
@@ -250,7 +261,11 @@ pub fn spdx_id(bom_ref: &str) -> String {
 /// Write `sbom` as SPDX 2.3 JSON, byte-identical for equal input.
 pub fn write(sbom: &Sbom) -> Vec<u8> {
     let mut root_id = ROOT_ID.to_string();
-    while sbom.components.iter().any(|c| spdx_id(&c.bom_ref) == root_id) {
+    while sbom
+        .components
+        .iter()
+        .any(|c| spdx_id(&c.bom_ref) == root_id)
+    {
         root_id.push_str("-0");
     }
     let mut packages = Vec::new();
@@ -285,7 +300,10 @@ pub fn write(sbom: &Sbom) -> Vec<u8> {
     doc.insert("spdxVersion".into(), json!("SPDX-2.3"));
     doc.insert("dataLicense".into(), json!("CC0-1.0"));
     doc.insert("SPDXID".into(), json!(DOCUMENT_ID));
-    doc.insert("name".into(), json!(sbom.subject.as_deref().unwrap_or("stella-sbom")));
+    doc.insert(
+        "name".into(),
+        json!(sbom.subject.as_deref().unwrap_or("stella-sbom")),
+    );
     doc.insert(
         "creationInfo".into(),
         json!({"created": FIXED_CREATED, "creators": [format!("Tool: stella-{}", env!("CARGO_PKG_VERSION"))]}),
@@ -296,7 +314,10 @@ pub fn write(sbom: &Sbom) -> Vec<u8> {
     let digest = Sha256::digest(json::to_bytes(&Value::Object(doc.clone())));
     doc.insert(
         "documentNamespace".into(),
-        json!(format!("https://stellaops.invalid/spdx/{}", uuid_from_digest(&digest))),
+        json!(format!(
+            "https://stellaops.invalid/spdx/{}",
+            uuid_from_digest(&digest)
+        )),
     );
     json::to_bytes(&Value::Object(doc))
 }
@@ -318,7 +339,10 @@ fn package_json(c: &Component) -> Value {
         [one] => (one.clone(), "NOASSERTION".to_string()),
         [d, k] => (d.clone(), k.clone()),
         many => (
-            many.iter().map(|l| format!("({l})")).collect::<Vec<_>>().join(" AND "),
+            many.iter()
+                .map(|l| format!("({l})"))
+                .collect::<Vec<_>>()
+                .join(" AND "),
             "NOASSERTION".to_string(),
         ),
     };
