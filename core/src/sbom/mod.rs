@@ -1,12 +1,47 @@
 //! SBOM model shared by every format: components, purls, dependency edges.
 
 pub mod cyclonedx;
+pub mod error;
+mod json;
 pub mod limits;
 pub mod purl;
 pub mod spdx;
 
+pub use error::SbomError;
 pub use limits::Limits;
-pub use purl::Purl;
+pub use purl::{Purl, PurlError};
+
+use crate::ecosystem::Ecosystem;
+
+/// Read an SBOM in whichever supported format it is (CycloneDX or SPDX JSON).
+pub fn read_any(bytes: &[u8], limits: &Limits) -> Result<(SbomFormat, Sbom), SbomError> {
+    let doc = json::parse(bytes, limits)?;
+    let obj = doc.as_object().ok_or(SbomError::UnknownFormat)?;
+    if obj.contains_key("bomFormat") {
+        Ok((SbomFormat::CycloneDx, cyclonedx::from_value(&doc, limits)?))
+    } else if obj.contains_key("spdxVersion") {
+        Ok((SbomFormat::Spdx, spdx::from_value(&doc, limits)?))
+    } else {
+        Err(SbomError::UnknownFormat)
+    }
+}
+
+impl SbomFormat {
+    /// Write `sbom` in this format.
+    pub fn write(self, sbom: &Sbom) -> Vec<u8> {
+        match self {
+            SbomFormat::CycloneDx => cyclonedx::write(sbom),
+            SbomFormat::Spdx => spdx::write(sbom),
+        }
+    }
+}
+
+impl Component {
+    /// The ecosystem (and distro release) of this component, from its purl.
+    pub fn ecosystem(&self) -> Option<Ecosystem> {
+        self.purl.as_ref().and_then(Ecosystem::from_purl)
+    }
+}
 
 /// Which document format an SBOM was read from (or will be written as).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
