@@ -505,9 +505,3 @@ mod tests {
         }
     }
 }
-
-impl std::fmt::Display for Purl {
-    fn fmt(&self, _f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        todo!("helper: sbom")
-    }
-}
