@@ -145,6 +145,11 @@ impl Purl {
         };
         purl.normalise_for_type();
         purl.check_type_rules().map_err(|e| err(&e))?;
+        // Encoding can triple a string's length; bounding the canonical form too keeps
+        // every accepted purl's Display re-parseable.
+        if purl.to_string().len() > MAX_PURL_LEN {
+            return Err(err(&format!("canonical form longer than {MAX_PURL_LEN} bytes")));
+        }
         Ok(purl)
     }
 
@@ -408,6 +413,15 @@ mod tests {
         assert_eq!(purl.qualifiers.len(), 1);
         assert_eq!(purl.qualifiers.get("b").map(String::as_str), Some("2"));
         assert_eq!(purl.subpath.as_deref(), Some("a/b"));
+    }
+
+    #[test]
+    fn canonical_form_is_bounded_too() {
+        // 1500 two-byte chars: 3000 bytes in, 9000 bytes once percent-encoded.
+        let s = format!("pkg:generic/{}", "é".repeat(1500));
+        assert!(s.len() < MAX_PURL_LEN);
+        let e = Purl::parse(&s).err().map(|e| e.reason).unwrap_or_default();
+        assert!(e.contains("canonical form"), "{e}");
     }
 
     #[test]
