@@ -9,6 +9,10 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(sbom) = cyclonedx::read(data, &limits) {
         let out = cyclonedx::write(&sbom);
         let again = cyclonedx::read(&out, &limits).expect("written document must read back");
-        assert_eq!(cyclonedx::write(&again), out, "write(read(write(s))) != write(s)");
+        assert_eq!(
+            cyclonedx::write(&again),
+            out,
+            "write(read(write(s))) != write(s)"
+        );
     }
 });

@@ -9,6 +9,10 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(sbom) = spdx::read(data, &limits) {
         let out = spdx::write(&sbom);
         let again = spdx::read(&out, &limits).expect("written document must read back");
-        assert_eq!(spdx::write(&again), out, "write(read(write(s))) != write(s)");
+        assert_eq!(
+            spdx::write(&again),
+            out,
+            "write(read(write(s))) != write(s)"
+        );
     }
 });
