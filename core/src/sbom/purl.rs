@@ -145,6 +145,13 @@ impl Purl {
         };
         purl.normalise_for_type();
         purl.check_type_rules().map_err(|e| err(&e))?;
+        // Encoding can triple a string's length; bounding the canonical form too keeps
+        // every accepted purl's Display re-parseable.
+        if purl.to_string().len() > MAX_PURL_LEN {
+            return Err(err(&format!(
+                "canonical form longer than {MAX_PURL_LEN} bytes"
+            )));
+        }
         Ok(purl)
     }
 
@@ -396,6 +403,23 @@ mod tests {
     }
 
     #[test]
+    fn unencoded_npm_scope_and_subpath() {
+        // From purl-spec tests/types/npm-test.json.
+        let purl = p("pkg:npm/@babel/core#/googleapis/api/annotations/");
+        assert_eq!(purl.namespace.as_deref(), Some("@babel"));
+        assert_eq!(
+            (purl.name.as_str(), purl.version.as_deref()),
+            ("core", None)
+        );
+        assert_eq!(
+            purl.to_string(),
+            "pkg:npm/%40babel/core#googleapis/api/annotations"
+        );
+        let scoped = p("pkg:npm/@types/node@20.11.5");
+        assert_eq!(scoped.to_string(), "pkg:npm/%40types/node@20.11.5");
+    }
+
+    #[test]
     fn npm_and_golang_keep_case() {
         assert_eq!(p("pkg:npm/JSONStream@1.3.5").name, "JSONStream");
         let g = p("pkg:golang/github.com/Azure/azure-sdk-for-go@v1.0.0");
@@ -408,6 +432,15 @@ mod tests {
         assert_eq!(purl.qualifiers.len(), 1);
         assert_eq!(purl.qualifiers.get("b").map(String::as_str), Some("2"));
         assert_eq!(purl.subpath.as_deref(), Some("a/b"));
+    }
+
+    #[test]
+    fn canonical_form_is_bounded_too() {
+        // 1500 two-byte chars: 3000 bytes in, 9000 bytes once percent-encoded.
+        let s = format!("pkg:generic/{}", "é".repeat(1500));
+        assert!(s.len() < MAX_PURL_LEN);
+        let e = Purl::parse(&s).err().map(|e| e.reason).unwrap_or_default();
+        assert!(e.contains("canonical form"), "{e}");
     }
 
     #[test]
@@ -424,6 +457,10 @@ mod tests {
             "pkg:npm/x?1a=b",
             "pkg:npm/x?a=1&A=2",
             "http:npm/x",
+            // From purl-spec tests/spec/specification-test.json.
+            "pkg:n&g?inx/nginx@0.8.9",
+            "pkg:nginx:a/nginx@0.8.9",
+            "pkg%3Amaven/org.apache.commons/io",
         ] {
             assert!(Purl::parse(bad).is_err(), "{bad:?} accepted");
         }
