@@ -39,7 +39,10 @@ fn files_under(dir: &Path, exts: &[&str]) -> Vec<PathBuf> {
 
 fn parse_path(path: &Path) -> OsvRecord {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
     parse_file_bytes(name, &bytes, &OsvLimits::default())
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
@@ -56,13 +59,21 @@ fn parse_all(sub: &str, exts: &[&str], expected_at_least: usize) -> Vec<(PathBuf
     let mut out = Vec::new();
     for path in files {
         let bytes = std::fs::read(&path).expect("read");
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
         match parse_file_bytes(name, &bytes, &OsvLimits::default()) {
             Ok(r) => out.push((path, r)),
             Err(e) => failures.push(format!("{}: {e}", path.display())),
         }
     }
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     eprintln!("{sub}: parsed {} records", out.len());
     out
 }
@@ -70,7 +81,10 @@ fn parse_all(sub: &str, exts: &[&str], expected_at_least: usize) -> Vec<(PathBuf
 /// The id must match the file name for the upstream sources that name files by id.
 fn assert_ids_match_file_names(records: &[(PathBuf, OsvRecord)]) {
     for (path, r) in records {
-        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+        let stem = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default();
         assert_eq!(stem, r.id, "{}", path.display());
     }
 }
@@ -137,7 +151,10 @@ fn pydash_record_fields() {
     assert_eq!(r.aliases, vec!["CVE-2023-26145"]);
     let a = &r.affected[0];
     let pkg = a.package.as_ref().expect("package");
-    assert_eq!((pkg.ecosystem.as_str(), pkg.name.as_str()), ("PyPI", "pydash"));
+    assert_eq!(
+        (pkg.ecosystem.as_str(), pkg.name.as_str()),
+        ("PyPI", "pydash")
+    );
     assert_eq!(a.ranges[0].kind, RangeType::Git);
     assert_eq!(
         a.ranges[0].repo.as_deref(),
