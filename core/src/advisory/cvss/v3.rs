@@ -108,3 +108,16 @@ pub fn base_score(body: &str, version: Version, vector: &str) -> Result<f64, Cvs
         Version::V31 => roundup_v31(raw),
     })
 }
+
+/// The metric definitions, for property tests elsewhere in the crate.
+#[cfg(test)]
+pub(crate) const DEFS_FOR_TESTS: &[MetricDef] = DEFS;
+
+/// Roundup of the given version, for tests.
+#[cfg(test)]
+pub(crate) fn roundup_for_tests(x: f64, version: Version) -> f64 {
+    match version {
+        Version::V30 => roundup_v30(x),
+        Version::V31 => roundup_v31(x),
+    }
+}

@@ -655,3 +655,7 @@ fn compute(v: &Vector<'_>) -> f64 {
     let result = round1((value - mean).min(10.0).max(0.0));
     if result.is_nan() { 0.0 } else { result }
 }
+
+/// The metric definitions, for property tests elsewhere in the crate.
+#[cfg(test)]
+pub(crate) const DEFS_FOR_TESTS: &[MetricDef] = DEFS;
