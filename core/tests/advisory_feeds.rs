@@ -2,8 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
+use stella_core::advisory::cvss::score;
 use stella_core::advisory::osv::{OsvLimits, OsvRecord, parse_file_bytes};
-use stella_core::advisory::{Event, RangeType};
+use stella_core::advisory::{Event, RangeType, Severity, assess};
 
 /// The shared data folder: `STELLA_SHARED_DIR`, else `../../shared` from the crate.
 fn shared_dir() -> PathBuf {
@@ -237,5 +238,85 @@ fn every_derived_osv_record_parses() {
         let eco = r.affected[0].package.as_ref().map(|p| p.ecosystem.as_str());
         let ok = eco.is_some_and(|e| e.starts_with("Debian:") || e.starts_with("Alpine:"));
         assert!(ok, "{}: {eco:?}", path.display());
+    }
+}
+
+#[test]
+fn every_cvss_vector_in_the_osv_samples_scores() {
+    let mut checked = 0;
+    for (sub, exts) in [
+        ("feeds-sample/osv-pypi", &[".yaml"][..]),
+        ("feeds-sample/osv-go", &[".json"][..]),
+        ("feeds-sample/osv-crates", &[".json"][..]),
+        ("feeds-sample/ghsa", &[".json"][..]),
+    ] {
+        for path in files_under(&shared_dir().join(sub), exts) {
+            let r = parse_path(&path);
+            let entries = r
+                .severity
+                .iter()
+                .chain(r.affected.iter().flat_map(|a| a.severity.iter()));
+            for e in entries.filter(|e| e.kind.starts_with("CVSS_")) {
+                let s = score(&e.score).unwrap_or_else(|err| panic!("{}: {err}", path.display()));
+                let prefix = match s.version.as_str() {
+                    "2.0" => "CVSS_V2",
+                    "3.0" | "3.1" => "CVSS_V3",
+                    _ => "CVSS_V4",
+                };
+                assert_eq!(e.kind, prefix, "{}", path.display());
+                checked += 1;
+            }
+        }
+    }
+    eprintln!("OSV CVSS vectors scored: {checked}");
+    assert!(checked >= 80, "only {checked} vectors");
+}
+
+/// GHSA derives its label from its CVSS vector: our assessment must agree with it on every
+/// sample record, and fall back to the label where there is no vector.
+#[test]
+fn ghsa_assessments_agree_with_ghsa_labels() {
+    let records = parse_all("feeds-sample/ghsa", &[".json"], 10);
+    let mut from_cvss = 0;
+    for (path, r) in &records {
+        let label: Severity = r
+            .database_specific
+            .as_ref()
+            .and_then(|d| d["severity"].as_str())
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("{}: no label", path.display()));
+        for a in &r.affected {
+            let got = assess(r, a);
+            assert_eq!(got.severity, label, "{}", path.display());
+            from_cvss += usize::from(got.cvss.is_some());
+        }
+    }
+    assert!(from_cvss > 0);
+}
+
+#[test]
+fn assessment_table_on_real_records() {
+    let dir = shared_dir().join("feeds-sample/ghsa");
+    let table = [
+        (
+            "GHSA-jfh8-c2jp-5v3q",
+            Severity::Critical,
+            Some(("3.1", 10.0)),
+        ),
+        ("GHSA-57j2-w4cx-62h2", Severity::High, Some(("3.1", 7.5))),
+        ("GHSA-px8h-6qxv-m22q", Severity::Low, Some(("3.1", 2.6))),
+        ("GHSA-g4mx-q9vg-27p4", Severity::Medium, Some(("3.1", 4.2))),
+        // `severity: []` in this stored version: the GHSA label decides.
+        ("GHSA-crp2-qrr5-8pq7", Severity::Medium, None),
+    ];
+    for (id, severity, cvss) in table {
+        let r = parse_path(&dir.join(format!("{id}.json")));
+        let a = assess(&r, &r.affected[0]);
+        assert_eq!(a.severity, severity, "{id}");
+        assert_eq!(
+            a.cvss.as_ref().map(|c| (c.version.as_str(), c.score)),
+            cvss,
+            "{id}"
+        );
     }
 }
