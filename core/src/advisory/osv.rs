@@ -439,3 +439,339 @@ fn validate(record: &OsvRecord, limits: &OsvLimits) -> Result<(), OsvError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn json(text: &str) -> Result<OsvRecord, OsvError> {
+        parse_json(text.as_bytes(), &OsvLimits::default())
+    }
+
+    fn yaml(text: &str) -> Result<OsvRecord, OsvError> {
+        parse_yaml(text.as_bytes(), &OsvLimits::default())
+    }
+
+    /// A record with one ECOSYSTEM range whose events are `events` (JSON text).
+    fn with_events(events: &str) -> String {
+        format!(
+            r#"{{"id":"X-1","modified":"2024-01-01T00:00:00Z","affected":[{{"package":{{"ecosystem":"PyPI","name":"p"}},"ranges":[{{"type":"ECOSYSTEM","events":[{events}]}}]}}]}}"#
+        )
+    }
+
+    #[test]
+    fn minimal_record_and_format_traps() {
+        let r = json(
+            r#"{"id":"GHSA-1","modified":"2024-01-01T00:00:00Z","severity":[],
+                "future_field":{"x":[1,2]},
+                "database_specific":{"nvd_published_at":null,"severity":"HIGH"},
+                "affected":[{"package":{"ecosystem":"Go","name":"m"},
+                  "ranges":[{"type":"GIT","repo":"https://g/r","events":[{"introduced":"0"},{"fixed":"abc"}]}]}]}"#,
+        )
+        .expect("parses");
+        assert_eq!(r.id, "GHSA-1");
+        assert!(r.severity.is_empty());
+        let range = &r.affected[0].ranges[0];
+        assert_eq!(
+            (range.kind, range.repo.as_deref()),
+            (RangeType::Git, Some("https://g/r"))
+        );
+        assert_eq!(range.events[1], Event::Fixed("abc".into()));
+        assert_eq!(
+            r.database_specific
+                .as_ref()
+                .map(|d| d["nvd_published_at"].is_null()),
+            Some(true)
+        );
+    }
+
+    #[test]
+    fn yaml_scalars_keep_their_spelling() {
+        let r = yaml(
+            "id: PYSEC-1\nmodified: 2021-09-01T16:15:00Z\npublished: 0001-01-01T00:00:00Z\n\
+             unknown_key: [1, 2]\naffected:\n- package: {ecosystem: PyPI, name: p}\n  ranges:\n  \
+             - type: ECOSYSTEM\n    events:\n    - introduced: 0\n    - fixed: 1.10\n  versions:\n  - 1.0\n  - 2019-09-12\n",
+        )
+        .expect("parses");
+        assert_eq!(r.modified, "2021-09-01T16:15:00Z");
+        assert_eq!(r.published.as_deref(), Some("0001-01-01T00:00:00Z"));
+        let a = &r.affected[0];
+        assert_eq!(
+            a.ranges[0].events,
+            vec![Event::Introduced("0".into()), Event::Fixed("1.10".into())]
+        );
+        assert_eq!(a.versions, vec!["1.0", "2019-09-12"]);
+    }
+
+    #[test]
+    fn bad_events_are_errors_naming_the_path() {
+        let cases = [
+            (r#"{"introduced":"0"},{"bogus":"1"}"#, "bogus"),
+            (r#"{"introduced":"0","fixed":"1"}"#, "more than one key"),
+            (r#"{}"#, "empty event"),
+            (r#"{"fixed":1}"#, "invalid type"),
+        ];
+        for (events, needle) in cases {
+            match json(&with_events(events)) {
+                Err(OsvError::Json { path, reason }) => {
+                    assert!(
+                        path.starts_with("affected[0].ranges[0].events["),
+                        "{events}: {path}"
+                    );
+                    assert!(reason.contains(needle), "{events}: {reason}");
+                }
+                other => panic!("{events}: {other:?}"),
+            }
+        }
+        match json(&with_events("")) {
+            Err(OsvError::Invalid { path, .. }) => {
+                assert_eq!(path, "affected[0].ranges[0].events")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn unknown_range_type_is_an_error() {
+        let text = with_events(r#"{"introduced":"0"}"#).replace("ECOSYSTEM", "DATE");
+        match json(&text) {
+            Err(OsvError::Json { path, reason }) => {
+                assert_eq!(path, "affected[0].ranges[0].type");
+                assert!(reason.contains("DATE"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let y = "id: X\naffected:\n- ranges:\n  - type: DATE\n    events:\n    - introduced: '0'\n";
+        match yaml(y) {
+            Err(OsvError::Yaml { path, .. }) => assert_eq!(path, "affected[0].ranges[0].type"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn id_is_required_and_non_empty() {
+        assert!(matches!(
+            json(r#"{"id":"  ","modified":"x"}"#),
+            Err(OsvError::Invalid { path, .. }) if path == "id"
+        ));
+        assert!(matches!(
+            json(r#"{"modified":"x"}"#),
+            Err(OsvError::Json { reason, .. }) if reason.contains("missing field `id`")
+        ));
+        assert!(matches!(yaml("modified: x\n"), Err(OsvError::Yaml { .. })));
+        assert!(matches!(yaml("id: ''\n"), Err(OsvError::Invalid { .. })));
+    }
+
+    #[test]
+    fn malformed_documents_are_errors() {
+        for text in [
+            "",
+            "[]",
+            "{",
+            r#"{"id":"X"} trailing"#,
+            "null",
+            r#"{"id":5}"#,
+        ] {
+            assert!(json(text).is_err(), "{text:?}");
+        }
+        for text in [
+            "",
+            "- a\n- b\n",
+            "id: [unclosed\n",
+            "id: X\n---\nid: Y\n",
+            "\u{0}",
+        ] {
+            assert!(yaml(text).is_err(), "{text:?}");
+        }
+        assert!(parse_yaml(b"id: \xff\xfe\n", &OsvLimits::default()).is_err());
+    }
+
+    #[test]
+    fn yaml_aliases_are_rejected() {
+        let text = "id: X\naliases: &a [CVE-1]\nrelated: *a\n";
+        match yaml(text) {
+            Err(OsvError::Yaml { reason, .. }) => {
+                assert!(
+                    reason.to_lowercase().contains("alias")
+                        || reason.to_lowercase().contains("anchor"),
+                    "{reason}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        // The same document without the alias parses.
+        assert!(yaml("id: X\naliases: [CVE-1]\nrelated: [CVE-1]\n").is_ok());
+    }
+
+    #[test]
+    fn limits_are_enforced() {
+        let small = OsvLimits {
+            max_bytes: 64,
+            ..OsvLimits::default()
+        };
+        let long = with_events(r#"{"introduced":"0"}"#);
+        assert!(matches!(
+            parse_json(long.as_bytes(), &small),
+            Err(OsvError::TooLarge { limit: 64, .. })
+        ));
+        let deep = format!(
+            r#"{{"id":"X","database_specific":{}1{}}}"#,
+            "[".repeat(100),
+            "]".repeat(100)
+        );
+        assert!(matches!(json(&deep), Err(OsvError::TooDeep { limit: 64 })));
+        // Brackets inside strings do not count as nesting.
+        let quoted = format!(r#"{{"id":"X","summary":"{}"}}"#, "[".repeat(100));
+        assert!(json(&quoted).is_ok());
+        let deep_yaml = format!(
+            "id: X\ndatabase_specific: {}1{}\n",
+            "[".repeat(100),
+            "]".repeat(100)
+        );
+        match yaml(&deep_yaml) {
+            Err(OsvError::Yaml { reason, .. }) => {
+                assert!(
+                    reason.contains("recursion limit") || reason.contains("depth"),
+                    "{reason}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        // The YAML depth bound is ours, not the parser's built-in one.
+        let shallow = OsvLimits {
+            max_depth: 8,
+            ..OsvLimits::default()
+        };
+        let nested = |n: usize| {
+            format!(
+                "id: X\ndatabase_specific: {}1{}\n",
+                "[".repeat(n),
+                "]".repeat(n)
+            )
+        };
+        assert!(parse_yaml(nested(5).as_bytes(), &shallow).is_ok());
+        assert!(parse_yaml(nested(12).as_bytes(), &shallow).is_err());
+        assert!(
+            parse_json(
+                nested(12)
+                    .replace(
+                        "id: X\ndatabase_specific: ",
+                        "{\"id\":\"X\",\"database_specific\":"
+                    )
+                    .replace("]\n", "]}")
+                    .as_bytes(),
+                &shallow
+            )
+            .is_err()
+        );
+        let few_events = OsvLimits {
+            max_events: 1,
+            ..OsvLimits::default()
+        };
+        let two = with_events(r#"{"introduced":"0"},{"fixed":"1"}"#);
+        assert!(matches!(
+            parse_json(two.as_bytes(), &few_events),
+            Err(OsvError::TooMany {
+                count: 2,
+                limit: 1,
+                ..
+            })
+        ));
+        let few_affected = OsvLimits {
+            max_affected: 0,
+            ..OsvLimits::default()
+        };
+        assert!(matches!(
+            parse_json(two.as_bytes(), &few_affected),
+            Err(OsvError::TooMany {
+                count: 1,
+                limit: 0,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn file_format_follows_the_extension() {
+        let limits = OsvLimits::default();
+        assert!(parse_file_bytes("a.json", br#"{"id":"X"}"#, &limits).is_ok());
+        assert!(parse_file_bytes("A.YML", b"id: X\n", &limits).is_ok());
+        assert!(parse_file_bytes("a.yaml", b"id: X\n", &limits).is_ok());
+        assert!(matches!(
+            parse_file_bytes("a.toml", b"id = 'X'", &limits),
+            Err(OsvError::UnknownFormat { .. })
+        ));
+        // JSON is valid YAML, but a .json name must be strict JSON.
+        assert!(parse_file_bytes("a.json", b"id: X\n", &limits).is_err());
+    }
+
+    /// A few real records to mutate: two JSON, one YAML.
+    fn seeds() -> Vec<(bool, Vec<u8>)> {
+        let shared = std::env::var_os("STELLA_SHARED_DIR")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| {
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared")
+            });
+        let root = shared.join("feeds-sample");
+        [
+            (true, "ghsa/GHSA-hrpp-h998-j3pp.json"),
+            (true, "osv-go/GO-2022-0344.json"),
+            (false, "osv-pypi/pydash/PYSEC-2023-179.yaml"),
+        ]
+        .into_iter()
+        .map(|(is_json, p)| {
+            let bytes = std::fs::read(root.join(p))
+                .unwrap_or_else(|e| panic!("shared data missing ({p}): {e}"));
+            (is_json, bytes)
+        })
+        .collect()
+    }
+
+    #[test]
+    fn mutation_seeds_parse_unmutated() {
+        for (is_json, bytes) in seeds() {
+            let limits = OsvLimits::default();
+            let r = if is_json {
+                parse_json(&bytes, &limits)
+            } else {
+                parse_yaml(&bytes, &limits)
+            };
+            assert!(r.is_ok(), "{r:?}");
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn parsers_never_panic_on_arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = parse_json(&bytes, &OsvLimits::default());
+            let _ = parse_yaml(&bytes, &OsvLimits::default());
+        }
+
+        #[test]
+        fn parsers_never_panic_on_mutated_records(
+            seed in 0usize..3,
+            edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0u8..4), 1..8),
+        ) {
+            let seeds = seeds();
+            let Some((is_json, original)) = seeds.get(seed) else { return Ok(()) };
+            let mut bytes = original.clone();
+            for (at, byte, op) in edits {
+                if bytes.is_empty() {
+                    break;
+                }
+                let i = at.index(bytes.len());
+                match op {
+                    0 => bytes[i] = byte,
+                    1 => bytes.insert(i, byte),
+                    2 => { bytes.remove(i); }
+                    _ => bytes.truncate(i),
+                }
+            }
+            let limits = OsvLimits::default();
+            let _ = if *is_json { parse_json(&bytes, &limits) } else { parse_yaml(&bytes, &limits) };
+        }
+    }
+}

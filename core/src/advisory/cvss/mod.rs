@@ -383,7 +383,8 @@ mod tests {
 
     #[test]
     fn strict_parsing_errors() {
-        let cases: [(&str, fn(&CvssError) -> bool); 10] = [
+        type Check = fn(&CvssError) -> bool;
+        let cases: [(&str, Check); 10] = [
             ("", |e| matches!(e, CvssError::Empty)),
             ("CVSS:3.2/AV:N", |e| {
                 matches!(e, CvssError::UnknownVersion { .. })
@@ -441,10 +442,10 @@ mod tests {
         picks.prop_map(move |choices| {
             let mut parts = Vec::new();
             for (def, (i, include)) in defs.iter().zip(choices) {
-                if def.mandatory || include {
-                    if let Some(v) = def.values.get(i) {
-                        parts.push(format!("{}:{v}", def.name));
-                    }
+                if let Some(v) = def.values.get(i)
+                    && (def.mandatory || include)
+                {
+                    parts.push(format!("{}:{v}", def.name));
                 }
             }
             format!("{prefix}{}", parts.join("/"))

@@ -652,7 +652,7 @@ fn compute(v: &Vector<'_>) -> f64 {
     } else {
         (n1 + n2 + n3 + n4 + n5) / f64::from(n_existing_lower)
     };
-    let result = round1((value - mean).min(10.0).max(0.0));
+    let result = round1((value - mean).clamp(0.0, 10.0));
     if result.is_nan() { 0.0 } else { result }
 }
 
