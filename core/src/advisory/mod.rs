@@ -5,4 +5,4 @@ pub mod osv;
 pub mod severity;
 
 pub use osv::{Affected, Event, OsvRecord, Range, RangeType};
-pub use severity::Severity;
+pub use severity::{Assessment, Severity, assess};
