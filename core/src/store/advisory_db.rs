@@ -289,7 +289,7 @@ impl AdvisoryDb {
                             en.idx as i64,
                             en.ecosystem,
                             en.name,
-                            severity_text(en.severity),
+                            en.severity.as_str(),
                             en.cvss,
                             en.entry
                         ])
@@ -357,7 +357,7 @@ impl AdvisoryDb {
                 summary,
                 withdrawn,
                 affected,
-                severity: parse_severity(&severity),
+                severity: severity.parse().unwrap_or(Severity::Unknown),
                 cvss,
             });
         }
@@ -444,26 +444,6 @@ fn sqlite(path: &str, source: rusqlite::Error) -> StoreError {
     StoreError::Sqlite {
         path: path.to_string(),
         source,
-    }
-}
-
-fn severity_text(s: Severity) -> &'static str {
-    match s {
-        Severity::Unknown => "unknown",
-        Severity::Low => "low",
-        Severity::Medium => "medium",
-        Severity::High => "high",
-        Severity::Critical => "critical",
-    }
-}
-
-fn parse_severity(s: &str) -> Severity {
-    match s {
-        "low" => Severity::Low,
-        "medium" => Severity::Medium,
-        "high" => Severity::High,
-        "critical" => Severity::Critical,
-        _ => Severity::Unknown,
     }
 }
 
