@@ -130,10 +130,10 @@ pub fn match_sbom(sbom: &Sbom, source: &impl CandidateSource) -> Result<MatchOut
             }
         }
         for (name, _) in &lookups {
-            let k = (key.clone(), name.clone());
-            if !cache.contains_key(&k) {
-                let c = source.candidates(&key, name)?;
-                cache.insert(k, c);
+            if let std::collections::hash_map::Entry::Vacant(slot) =
+                cache.entry((key.clone(), name.clone()))
+            {
+                slot.insert(source.candidates(&key, name)?);
             }
         }
         let mut hits = Vec::new();
