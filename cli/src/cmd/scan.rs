@@ -104,7 +104,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<u8> {
         .with_context(|| format!("scanning {}", args.sbom.display()))?;
     let stats = db.stats()?;
     let code = outcome.verdict.exit_code();
-    let report = ScanReport::new(
+    let mut report = ScanReport::new(
         ToolInfo {
             name: "stella".into(),
             version: env!("CARGO_PKG_VERSION").into(),
@@ -127,6 +127,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<u8> {
         },
         outcome.verdict,
     );
+    report.coverage = outcome.stats.clone();
     let mut text = match args.output {
         OutputFormat::Json => report::to_json(&report),
         OutputFormat::Sarif => report::sarif::to_sarif(&report),

@@ -8,7 +8,7 @@
 pub mod sarif;
 pub mod table;
 
-use crate::matcher::Finding;
+use crate::matcher::{Finding, MatchStats};
 use crate::sbom::SbomFormat;
 use crate::verdict::{Status, Verdict};
 use chrono::{DateTime, Utc};
@@ -39,6 +39,8 @@ pub struct ScanReport {
     pub verdict: Verdict,
     /// Headline numbers.
     pub summary: Summary,
+    /// Which components were matched, and which were skipped and why.
+    pub coverage: MatchStats,
 }
 
 /// Name and version of the scanner.
@@ -142,6 +144,7 @@ impl ScanReport {
             findings,
             verdict,
             summary,
+            coverage: MatchStats::default(),
         }
     }
 }

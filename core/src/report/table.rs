@@ -86,6 +86,16 @@ pub fn render(report: &ScanReport, width: usize, color: bool) -> String {
             },
         );
     }
+    let c = &report.coverage;
+    let skipped = [
+        (c.distro_without_release, "OS packages without a distro release"),
+        (c.unsupported_ecosystem, "unsupported ecosystems"),
+        (c.without_purl, "without a purl"),
+        (c.without_version, "without a version"),
+    ];
+    for (n, why) in skipped.iter().filter(|(n, _)| *n > 0) {
+        let _ = writeln!(out, "note: {n} component(s) not matched: {why}");
+    }
     out.push_str(&summary_line(report, color));
     out.push('\n');
     out
