@@ -97,10 +97,8 @@ pub fn evaluate(affected: &Affected, kind: EcosystemKind, version: &str) -> Eval
 }
 
 fn push_unique(list: &mut Vec<String>, item: Option<String>) {
-    if let Some(item) = item {
-        if !list.contains(&item) {
-            list.push(item);
-        }
+    if let Some(item) = item.filter(|i| !list.contains(i)) {
+        list.push(item);
     }
 }
 

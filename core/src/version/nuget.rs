@@ -41,8 +41,7 @@ impl FromStr for NuGetVersion {
             None => (s, None),
         };
         let mut parts: [Num; 4] = Default::default();
-        let mut n = 0;
-        for part in core.split('.') {
+        for (n, part) in core.split('.').enumerate() {
             let slot = parts
                 .get_mut(n)
                 .ok_or_else(|| err("more than four numbers"))?;
@@ -50,7 +49,6 @@ impl FromStr for NuGetVersion {
                 return Err(err("version parts must be numbers"));
             }
             *slot = Num::new(part);
-            n += 1;
         }
         let mut pre = Vec::new();
         if let Some(l) = label {

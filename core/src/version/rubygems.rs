@@ -54,13 +54,12 @@ impl FromStr for GemVersion {
         if !parts.all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric())) {
             return Err(err("invalid segment"));
         }
-        if let Some(p) = pre {
-            if !p
-                .split('.')
+        let pre_ok = |p: &str| {
+            p.split('.')
                 .all(|x| !x.is_empty() && x.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
-            {
-                return Err(err("invalid prerelease"));
-            }
+        };
+        if pre.is_some_and(|p| !pre_ok(p)) {
+            return Err(err("invalid prerelease"));
         }
         // `-` becomes `.pre.`; then scan runs of digits / letters.
         let full = match pre {

@@ -66,8 +66,7 @@ impl SemVer {
             None => (rest, None),
         };
         let mut nums = [Num::default(), Num::default(), Num::default()];
-        let mut count = 0;
-        for part in core.split('.') {
+        for (count, part) in core.split('.').enumerate() {
             let slot = nums
                 .get_mut(count)
                 .ok_or_else(|| err("more than three numbers"))?;
@@ -78,7 +77,6 @@ impl SemVer {
                 return Err(err("leading zero in version core"));
             }
             *slot = Num::new(part);
-            count += 1;
         }
         let pre = pre
             .map(|p| {
