@@ -290,6 +290,50 @@ mod tests {
         assert_ne!(a, b);
     }
 
+    const ALL: [Scheme; 9] = [
+        Scheme::Dpkg,
+        Scheme::Apk,
+        Scheme::Rpm,
+        Scheme::Semver,
+        Scheme::Go,
+        Scheme::Pep440,
+        Scheme::Maven,
+        Scheme::RubyGems,
+        Scheme::NuGet,
+    ];
+
+    proptest::proptest! {
+        #[test]
+        fn parse_never_panics_in_any_scheme(s in "[0-9a-zA-Z.:~^+_!-]{0,300}|\\PC{0,80}") {
+            for scheme in ALL {
+                if let Ok(v) = parse(scheme, &s) {
+                    proptest::prop_assert_eq!(v.scheme(), scheme);
+                    proptest::prop_assert_eq!(v.cmp(&v), Ordering::Equal);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn adversarial_inputs_stay_linear() {
+        // Worst cases for the tokenisers: long runs of separators, zeros and
+        // nesting, at the length limit. Each must parse and compare quickly.
+        let inputs = [
+            "1".to_string() + &"-1".repeat(127),
+            "0.".repeat(127) + "1",
+            "1".to_string() + &"~".repeat(255),
+            "1".to_string() + &"a1".repeat(127),
+            "1.0".to_string() + &"_alpha".repeat(42),
+        ];
+        let start = std::time::Instant::now();
+        for s in &inputs {
+            for scheme in ALL {
+                let _ = compare(scheme, s, s);
+            }
+        }
+        assert!(start.elapsed() < std::time::Duration::from_secs(1));
+    }
+
     #[test]
     fn huge_numbers_compare_without_overflow() {
         let big = "99999999999999999999999999999999999999999";
