@@ -1,4 +1,15 @@
 //! The OSV record model (schema 1.x) and its JSON / PyPA-YAML readers.
+//!
+//! Reading rules, decided here:
+//! - Unknown fields are ignored (the schema grows; `schema_version` may be absent).
+//! - Unknown range types (anything but SEMVER/ECOSYSTEM/GIT) and event objects without
+//!   exactly one of introduced/fixed/last_affected/limit are errors naming the path: dropping
+//!   a range we cannot read could hide an affected version, so the record is refused instead.
+//! - A range with no events and an empty `id` are errors (the schema requires both).
+//! - Timestamps stay text; YAML 1.1 spellings that are not RFC 3339 are rewritten to RFC 3339
+//!   UTC, other text (`0001-01-01T00:00:00Z` included) is kept as written.
+//! - Sizes, nesting depth, `affected[]` and event counts are bounded by [`OsvLimits`]; YAML
+//!   anchors/aliases are refused outright.
 
 use std::fmt;
 
