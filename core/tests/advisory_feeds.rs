@@ -320,3 +320,56 @@ fn assessment_table_on_real_records() {
         );
     }
 }
+
+/// Events keep record order and kind: compare with a schema-less read of every JSON record.
+#[test]
+fn events_match_the_raw_json_in_order() {
+    let mut compared = 0;
+    for sub in [
+        "feeds-sample/osv-go",
+        "feeds-sample/osv-crates",
+        "feeds-sample/ghsa",
+        "oracle/derived-osv",
+    ] {
+        for path in files_under(&shared_dir().join(sub), &[".json"]) {
+            let raw: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(&path).expect("read")).expect("json");
+            let r = parse_path(&path);
+            let raw_affected = raw["affected"].as_array().cloned().unwrap_or_default();
+            assert_eq!(raw_affected.len(), r.affected.len(), "{}", path.display());
+            for (ra, a) in raw_affected.iter().zip(&r.affected) {
+                let raw_ranges = ra["ranges"].as_array().cloned().unwrap_or_default();
+                assert_eq!(raw_ranges.len(), a.ranges.len(), "{}", path.display());
+                for (rr, range) in raw_ranges.iter().zip(&a.ranges) {
+                    let raw_events: Vec<(String, String)> = rr["events"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|e| {
+                            e.as_object()?.iter().next().map(|(k, v)| {
+                                (k.clone(), v.as_str().unwrap_or_default().to_owned())
+                            })
+                        })
+                        .collect();
+                    let ours: Vec<(String, String)> = range
+                        .events
+                        .iter()
+                        .map(|e| {
+                            let kind = match e {
+                                Event::Introduced(_) => "introduced",
+                                Event::Fixed(_) => "fixed",
+                                Event::LastAffected(_) => "last_affected",
+                                Event::Limit(_) => "limit",
+                            };
+                            (kind.to_owned(), e.version().to_owned())
+                        })
+                        .collect();
+                    assert_eq!(raw_events, ours, "{}", path.display());
+                    compared += ours.len();
+                }
+            }
+        }
+    }
+    eprintln!("events compared: {compared}");
+    assert!(compared > 1000, "only {compared} events");
+}

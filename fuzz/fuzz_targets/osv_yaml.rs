@@ -1,5 +1,18 @@
 #![no_main]
-//! Fuzz target: osv_yaml (filled in by its owner).
+//! Fuzz target: the OSV YAML reader must never panic, overflow the stack or run away;
+//! records it accepts are then assessed, which scores every CVSS vector they carry.
 use libfuzzer_sys::fuzz_target;
+use stella_core::advisory::osv::{OsvLimits, parse_yaml};
+use stella_core::advisory::severity::assess;
 
-fuzz_target!(|_data: &[u8]| {});
+fuzz_target!(|data: &[u8]| {
+    if let Ok(record) = parse_yaml(data, &OsvLimits::default()) {
+        assert!(!record.id.trim().is_empty());
+        for affected in &record.affected {
+            let assessment = assess(&record, affected);
+            if let Some(cvss) = assessment.cvss {
+                assert!((0.0..=10.0).contains(&cvss.score));
+            }
+        }
+    }
+});

@@ -1,4 +1,15 @@
 //! The OSV record model (schema 1.x) and its JSON / PyPA-YAML readers.
+//!
+//! Reading rules, decided here:
+//! - Unknown fields are ignored (the schema grows; `schema_version` may be absent).
+//! - Unknown range types (anything but SEMVER/ECOSYSTEM/GIT) and event objects without
+//!   exactly one of introduced/fixed/last_affected/limit are errors naming the path: dropping
+//!   a range we cannot read could hide an affected version, so the record is refused instead.
+//! - A range with no events and an empty `id` are errors (the schema requires both).
+//! - Timestamps stay text; YAML 1.1 spellings that are not RFC 3339 are rewritten to RFC 3339
+//!   UTC, other text (`0001-01-01T00:00:00Z` included) is kept as written.
+//! - Sizes, nesting depth, `affected[]` and event counts are bounded by [`OsvLimits`]; YAML
+//!   anchors/aliases are refused outright.
 
 use std::fmt;
 
@@ -133,7 +144,7 @@ pub struct Range {
 
 /// One range event.
 ///
-/// Deserialized by hand (see [`EventVisitor`]) so that an event object with zero, two or an
+/// Deserialized by hand (`EventVisitor`) so that an event object with zero, two or an
 /// unknown key is rejected with a message naming the offending key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -292,7 +303,7 @@ pub fn parse_json(bytes: &[u8], limits: &OsvLimits) -> Result<OsvRecord, OsvErro
     check_size(bytes, limits)?;
     check_json_depth(bytes, limits.max_depth)?;
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let record: OsvRecord =
+    let mut record: OsvRecord =
         serde_path_to_error::deserialize(&mut de).map_err(|e| OsvError::Json {
             path: e.path().to_string(),
             reason: e.inner().to_string(),
@@ -302,6 +313,7 @@ pub fn parse_json(bytes: &[u8], limits: &OsvLimits) -> Result<OsvRecord, OsvErro
         reason: e.to_string(),
     })?;
     validate(&record, limits)?;
+    normalize_timestamps(&mut record);
     Ok(record)
 }
 
@@ -331,11 +343,12 @@ pub fn parse_yaml(bytes: &[u8], limits: &OsvLimits) -> Result<OsvRecord, OsvErro
             e.into_inner()
         })
     });
-    let record = result.map_err(|e| OsvError::Yaml {
+    let mut record = result.map_err(|e| OsvError::Yaml {
         path: path.unwrap_or_else(|| ".".to_owned()),
         reason: e.to_string(),
     })?;
     validate(&record, limits)?;
+    normalize_timestamps(&mut record);
     Ok(record)
 }
 
@@ -397,6 +410,48 @@ fn check_json_depth(bytes: &[u8], max_depth: usize) -> Result<(), OsvError> {
         }
     }
     Ok(())
+}
+
+/// Rewrites a YAML 1.1 timestamp that is not RFC 3339 (`2021-09-01 16:15:00`,
+/// `2021-09-01T16:15:00`, `2021-09-01`) as RFC 3339 in UTC; anything else is left alone.
+///
+/// PyPA's YAML is written by a YAML 1.1 dumper, which may use those spellings for unquoted
+/// timestamps; a naive time is taken as UTC, as YAML 1.1 specifies.
+fn normalize_timestamp(text: &mut String) {
+    use chrono::{DateTime, NaiveDate, NaiveDateTime, SecondsFormat, Utc};
+    let t = text.trim();
+    if t.is_empty() || DateTime::parse_from_rfc3339(t).is_ok() {
+        return;
+    }
+    // YAML 1.1 allows a space (or tab) separator; RFC 3339 wants `T`.
+    let joined = match t.split_once([' ', '\t']) {
+        Some((date, time)) if !date.contains(':') => format!("{date}T{}", time.trim_start()),
+        _ => t.to_owned(),
+    };
+    let normalized = if let Ok(dt) = DateTime::parse_from_str(&joined, "%Y-%m-%dT%H:%M:%S%.f%#z") {
+        Some(dt.with_timezone(&Utc))
+    } else if let Ok(naive) = NaiveDateTime::parse_from_str(&joined, "%Y-%m-%dT%H:%M:%S%.f") {
+        Some(naive.and_utc())
+    } else {
+        NaiveDate::parse_from_str(&joined, "%Y-%m-%d")
+            .ok()
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .map(|naive| naive.and_utc())
+    };
+    if let Some(dt) = normalized {
+        *text = dt.to_rfc3339_opts(SecondsFormat::AutoSi, true);
+    }
+}
+
+/// Brings the record's timestamps to RFC 3339 where they are recognisable YAML timestamps.
+fn normalize_timestamps(record: &mut OsvRecord) {
+    normalize_timestamp(&mut record.modified);
+    for ts in [&mut record.published, &mut record.withdrawn]
+        .into_iter()
+        .flatten()
+    {
+        normalize_timestamp(ts);
+    }
 }
 
 /// Checks the rules serde cannot express: a non-empty id and the count limits.
@@ -502,6 +557,26 @@ mod tests {
             vec![Event::Introduced("0".into()), Event::Fixed("1.10".into())]
         );
         assert_eq!(a.versions, vec!["1.0", "2019-09-12"]);
+    }
+
+    #[test]
+    fn yaml_1_1_timestamp_spellings_become_rfc3339() {
+        let table = [
+            ("2021-09-01T16:15:00Z", "2021-09-01T16:15:00Z"),
+            ("2023-09-28T10:29:02.604249Z", "2023-09-28T10:29:02.604249Z"),
+            ("0001-01-01T00:00:00Z", "0001-01-01T00:00:00Z"),
+            ("2021-09-01 16:15:00", "2021-09-01T16:15:00Z"),
+            ("2021-09-01T16:15:00", "2021-09-01T16:15:00Z"),
+            ("2021-09-01 16:15:00.5 +02:00", "2021-09-01T14:15:00.500Z"),
+            ("2021-09-01", "2021-09-01T00:00:00Z"),
+            ("not a date", "not a date"),
+        ];
+        for (input, expected) in table {
+            let r =
+                yaml(&format!("id: X\nmodified: {input}\npublished: '{input}'\n")).expect(input);
+            assert_eq!(r.modified, expected, "{input}");
+            assert_eq!(r.published.as_deref(), Some(expected), "{input}");
+        }
     }
 
     #[test]
