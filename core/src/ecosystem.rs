@@ -319,7 +319,11 @@ mod tests {
             ("AlmaLinux:8", "rpm/almalinux/8"),
         ];
         for (osv, key) in cases {
-            assert_eq!(Ecosystem::from_osv(osv).map(|e| e.key()).as_deref(), Some(key), "{osv}");
+            assert_eq!(
+                Ecosystem::from_osv(osv).map(|e| e.key()).as_deref(),
+                Some(key),
+                "{osv}"
+            );
         }
         assert_eq!(Ecosystem::from_osv("Hackage"), None);
     }
@@ -327,12 +331,30 @@ mod tests {
     #[test]
     fn distro_qualifiers_give_releases() {
         let rel = |k, d| purl_release(k, d);
-        assert_eq!(rel(EcosystemKind::Debian, "debian-12").as_deref(), Some("12"));
-        assert_eq!(rel(EcosystemKind::Debian, "debian-12.5").as_deref(), Some("12"));
-        assert_eq!(rel(EcosystemKind::Debian, "bookworm").as_deref(), Some("12"));
-        assert_eq!(rel(EcosystemKind::Alpine, "alpine-3.19.1").as_deref(), Some("3.19"));
-        assert_eq!(rel(EcosystemKind::Alpine, "3.19.1").as_deref(), Some("3.19"));
-        assert_eq!(rel(EcosystemKind::Ubuntu, "ubuntu-22.04").as_deref(), Some("22.04"));
+        assert_eq!(
+            rel(EcosystemKind::Debian, "debian-12").as_deref(),
+            Some("12")
+        );
+        assert_eq!(
+            rel(EcosystemKind::Debian, "debian-12.5").as_deref(),
+            Some("12")
+        );
+        assert_eq!(
+            rel(EcosystemKind::Debian, "bookworm").as_deref(),
+            Some("12")
+        );
+        assert_eq!(
+            rel(EcosystemKind::Alpine, "alpine-3.19.1").as_deref(),
+            Some("3.19")
+        );
+        assert_eq!(
+            rel(EcosystemKind::Alpine, "3.19.1").as_deref(),
+            Some("3.19")
+        );
+        assert_eq!(
+            rel(EcosystemKind::Ubuntu, "ubuntu-22.04").as_deref(),
+            Some("22.04")
+        );
         assert_eq!(rel(EcosystemKind::RedHat, "rhel-9.2").as_deref(), Some("9"));
         assert_eq!(rel(EcosystemKind::RedHat, "el9").as_deref(), Some("9"));
         assert_eq!(rel(EcosystemKind::Debian, "sid"), None);
@@ -340,16 +362,33 @@ mod tests {
 
     #[test]
     fn names_normalise_per_ecosystem() {
-        assert_eq!(normalise_name(EcosystemKind::PyPI, None, "Foo.Bar__baz"), "foo-bar-baz");
         assert_eq!(
-            normalise_name(EcosystemKind::Maven, Some("org.apache.logging.log4j"), "log4j-core"),
+            normalise_name(EcosystemKind::PyPI, None, "Foo.Bar__baz"),
+            "foo-bar-baz"
+        );
+        assert_eq!(
+            normalise_name(
+                EcosystemKind::Maven,
+                Some("org.apache.logging.log4j"),
+                "log4j-core"
+            ),
             "org.apache.logging.log4j:log4j-core"
         );
         assert_eq!(
-            normalise_name(EcosystemKind::Go, Some("github.com/containerd"), "containerd"),
+            normalise_name(
+                EcosystemKind::Go,
+                Some("github.com/containerd"),
+                "containerd"
+            ),
             "github.com/containerd/containerd"
         );
-        assert_eq!(normalise_name(EcosystemKind::Npm, Some("@babel"), "core"), "@babel/core");
-        assert_eq!(normalise_name(EcosystemKind::Debian, None, "libssl3"), "libssl3");
+        assert_eq!(
+            normalise_name(EcosystemKind::Npm, Some("@babel"), "core"),
+            "@babel/core"
+        );
+        assert_eq!(
+            normalise_name(EcosystemKind::Debian, None, "libssl3"),
+            "libssl3"
+        );
     }
 }

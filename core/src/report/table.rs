@@ -88,7 +88,10 @@ pub fn render(report: &ScanReport, width: usize, color: bool) -> String {
     }
     let c = &report.coverage;
     let skipped = [
-        (c.distro_without_release, "OS packages without a distro release"),
+        (
+            c.distro_without_release,
+            "OS packages without a distro release",
+        ),
         (c.unsupported_ecosystem, "unsupported ecosystems"),
         (c.without_purl, "without a purl"),
         (c.without_version, "without a version"),
