@@ -301,7 +301,11 @@ pub enum OsvError {
 /// errors, because silently dropping a range could hide an affected version.
 pub fn parse_json(bytes: &[u8], limits: &OsvLimits) -> Result<OsvRecord, OsvError> {
     check_size(bytes, limits)?;
-    check_json_depth(bytes, limits.max_depth)?;
+    if crate::json_depth::exceeds(bytes, limits.max_depth) {
+        return Err(OsvError::TooDeep {
+            limit: limits.max_depth,
+        });
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let mut record: OsvRecord =
         serde_path_to_error::deserialize(&mut de).map_err(|e| OsvError::Json {
@@ -376,38 +380,6 @@ fn check_size(bytes: &[u8], limits: &OsvLimits) -> Result<(), OsvError> {
             size: bytes.len(),
             limit: limits.max_bytes,
         });
-    }
-    Ok(())
-}
-
-/// Measures JSON nesting before parsing, so that depth is bounded by our limit rather than
-/// by serde_json's internal recursion guard. Only brackets outside strings count.
-fn check_json_depth(bytes: &[u8], max_depth: usize) -> Result<(), OsvError> {
-    let mut depth = 0usize;
-    let mut in_string = false;
-    let mut escaped = false;
-    for &b in bytes {
-        if in_string {
-            if escaped {
-                escaped = false;
-            } else if b == b'\\' {
-                escaped = true;
-            } else if b == b'"' {
-                in_string = false;
-            }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
-            b'[' | b'{' => {
-                depth += 1;
-                if depth > max_depth {
-                    return Err(OsvError::TooDeep { limit: max_depth });
-                }
-            }
-            b']' | b'}' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
     }
     Ok(())
 }

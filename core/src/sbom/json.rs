@@ -14,42 +14,15 @@ pub(crate) fn parse(bytes: &[u8], limits: &Limits) -> Result<Value, SbomError> {
             max: limits.max_bytes,
         });
     }
-    check_depth(bytes, limits.max_depth)?;
+    if crate::json_depth::exceeds(bytes, limits.max_depth) {
+        return Err(SbomError::TooDeep {
+            max: limits.max_depth,
+        });
+    }
     serde_json::from_slice(bytes).map_err(|e| SbomError::Json {
         path: "$".into(),
         reason: e.to_string(),
     })
-}
-
-/// Bracket depth outside strings must stay within `max`.
-fn check_depth(bytes: &[u8], max: usize) -> Result<(), SbomError> {
-    let mut depth = 0usize;
-    let mut in_string = false;
-    let mut escaped = false;
-    for &b in bytes {
-        if in_string {
-            if escaped {
-                escaped = false;
-            } else if b == b'\\' {
-                escaped = true;
-            } else if b == b'"' {
-                in_string = false;
-            }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
-            b'[' | b'{' => {
-                depth += 1;
-                if depth > max {
-                    return Err(SbomError::TooDeep { max });
-                }
-            }
-            b']' | b'}' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    Ok(())
 }
 
 /// Name of a JSON value's type, for error messages.
