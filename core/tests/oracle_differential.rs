@@ -6,7 +6,7 @@ use serde::Deserialize;
 use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
-use stella_core::advisory::osv::OsvRecord;
+use stella_core::advisory::osv::{self, OsvRecord};
 use stella_core::ecosystem::{Ecosystem, normalise_name};
 use stella_core::matcher::range::evaluate;
 use stella_core::version::{self, Scheme};
@@ -68,20 +68,12 @@ fn shared_dir() -> PathBuf {
     dir
 }
 
-/// Load an advisory. Parsed straight into `OsvRecord` here: the official
-/// JSON / PyPA-YAML reader is being written in `advisory::osv` by another helper
-/// and should replace this once merged.
+/// Load an advisory with the same reader `stella db import` uses.
 fn load(path: &std::path::Path) -> OsvRecord {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or_default();
-    if ext == "yaml" || ext == "yml" {
-        serde_saphyr::from_slice(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-    } else {
-        serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-    }
+    let name = path.display().to_string();
+    osv::parse_file_bytes(&name, &bytes, &osv::OsvLimits::default())
+        .unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
 /// IsVulnerable over every matching `affected[]` entry: `Some(true)` on any hit,
