@@ -15,7 +15,8 @@ pub struct Finding {
     pub id: String,
     /// Every other id of the vulnerability (advisory ids and their aliases), sorted.
     pub aliases: Vec<String>,
-    /// Ids of the advisory records that matched (a subset of `id` + `aliases`).
+    /// Ids of the advisory records that matched. An advisory naming several CVEs
+    /// contributes to each of their findings.
     pub advisories: Vec<String>,
     /// The component's `bom_ref`.
     pub component_ref: String,
@@ -200,7 +201,11 @@ fn group(
                 let root = uf.find(n);
                 let g = groups.entry(root).or_default();
                 g.0.insert(cve.clone());
-                g.0.insert(cand.advisory_id.clone());
+                // The record's own id names this finding too, unless it is one of
+                // its other CVEs (then it is that CVE's finding, not this one's).
+                if !is_cve(&cand.advisory_id) {
+                    g.0.insert(cand.advisory_id.clone());
+                }
                 g.1.push(h);
             }
         }
@@ -461,6 +466,24 @@ mod tests {
     }
 
     #[test]
+    fn a_cve_record_aliasing_another_cve_gives_two_distinct_findings() {
+        // Found by the grouping property test: the record's own id once leaked
+        // into the other CVE's finding and both findings were named CVE-2024-0.
+        let mut t = Table::default();
+        for (id, aliases) in [("CVE-2024-0", vec!["CVE-2024-2"]), ("CVE-2024-2", vec![])] {
+            t.0.push((
+                "pypi".into(),
+                "pkg".into(),
+                cand(id, &aliases, "PyPI", "pkg", "2.0", Severity::Low),
+            ));
+        }
+        let out = match_sbom(&sbom(&["pkg:pypi/pkg@1.0"]), &t).expect("match");
+        let ids: Vec<&str> = out.findings.iter().map(|f| f.id.as_str()).collect();
+        assert_eq!(ids, ["CVE-2024-0", "CVE-2024-2"]);
+        assert_eq!(out.findings[1].advisories, ["CVE-2024-0", "CVE-2024-2"]);
+    }
+
+    #[test]
     fn distro_packages_match_only_their_release() {
         let mut t = Table::default();
         t.0.push((
@@ -504,5 +527,73 @@ mod tests {
         assert_eq!(out.stats.components, 3);
         assert_eq!(out.stats.without_purl, 1);
         assert_eq!(out.stats.unsupported_ecosystem, 1);
+    }
+
+    mod grouping_properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Advisories with ids drawn from a small pool, so aliases collide often.
+        fn advisories() -> impl Strategy<Value = Vec<(String, Vec<String>)>> {
+            let id = prop_oneof![
+                (0..4u8).prop_map(|n| format!("CVE-2024-000{n}")),
+                (0..4u8).prop_map(|n| format!("GHSA-{n}")),
+                (0..4u8).prop_map(|n| format!("PYSEC-{n}")),
+            ];
+            // One record per id, as in the DB (the id is its primary key).
+            proptest::collection::btree_map(id.clone(), proptest::collection::vec(id, 0..4), 1..8)
+                .prop_map(|m| m.into_iter().collect())
+        }
+
+        fn findings_for(advs: &[(String, Vec<String>)]) -> Vec<Finding> {
+            let mut t = Table::default();
+            for (id, aliases) in advs {
+                let aliases: Vec<&str> = aliases.iter().map(String::as_str).collect();
+                t.0.push((
+                    "pypi".into(),
+                    "pkg".into(),
+                    cand(id, &aliases, "PyPI", "pkg", "2.0", Severity::Medium),
+                ));
+            }
+            match_sbom(&sbom(&["pkg:pypi/pkg@1.0"]), &t)
+                .expect("match")
+                .findings
+        }
+
+        proptest! {
+            #[test]
+            fn one_finding_per_vulnerability_and_no_advisory_lost(advs in advisories()) {
+                let findings = findings_for(&advs);
+                let mut ids: Vec<&str> = findings.iter().map(|f| f.id.as_str()).collect();
+                let n = ids.len();
+                ids.dedup();
+                prop_assert_eq!(ids.len(), n, "ids unique and sorted");
+                for (id, aliases) in &advs {
+                    prop_assert!(findings.iter().any(|f| f.advisories.contains(id)));
+                    // An advisory with at most one CVE sits in exactly one finding.
+                    let cves = std::iter::once(id).chain(aliases).filter(|i| is_cve(i)).collect::<BTreeSet<_>>();
+                    let holding = findings.iter().filter(|f| f.advisories.contains(id)).count();
+                    if cves.len() <= 1 {
+                        prop_assert_eq!(holding, 1);
+                    } else {
+                        // Two of its CVEs may meet in one finding through other records.
+                        prop_assert!(holding >= 1 && holding <= cves.len());
+                    }
+                }
+                for f in &findings {
+                    prop_assert!(!f.aliases.contains(&f.id));
+                    if f.aliases.iter().any(|a| is_cve(a)) {
+                        prop_assert!(is_cve(&f.id), "a CVE is preferred as the id: {:?}", f);
+                    }
+                }
+            }
+
+            #[test]
+            fn grouping_does_not_depend_on_advisory_order(advs in advisories()) {
+                let mut reversed = advs.clone();
+                reversed.reverse();
+                prop_assert_eq!(findings_for(&advs), findings_for(&reversed));
+            }
+        }
     }
 }
