@@ -15,7 +15,13 @@ const EXIT_USAGE_OR_INPUT: u8 = 2;
 
 /// StellaOps: SBOM-first container vulnerability scanning.
 #[derive(Debug, Parser)]
-#[command(name = "stella", version, about, propagate_version = true)]
+#[command(
+    name = "stella",
+    version,
+    about,
+    propagate_version = true,
+    after_help = "Exit codes: 0 pass, 1 policy failure (verdict fail), 2 usage or input error."
+)]
 struct Cli {
     /// Log format on stderr.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "STELLA_LOG_FORMAT")]
@@ -36,6 +42,9 @@ enum LogFormat {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Scan an SBOM against the advisory DB and give a verdict.
+    #[command(
+        after_help = "Exit codes: 0 pass, 1 policy failure (verdict fail), 2 usage or input error."
+    )]
     Scan(cmd::scan::ScanArgs),
     /// Manage the embedded advisory DB.
     #[command(subcommand)]
