@@ -246,8 +246,8 @@ impl AdvisoryDb {
                 .map_err(e)?;
             let mut ins_aff = tx
                 .prepare_cached(
-                    "INSERT INTO affected (advisory_id, idx, ecosystem, name, severity, cvss, entry)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    "INSERT INTO affected (advisory_id, idx, ecosystem, name, aliases, summary, withdrawn, severity, cvss, entry)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                 )
                 .map_err(e)?;
             for rec in records {
@@ -289,6 +289,9 @@ impl AdvisoryDb {
                             en.idx as i64,
                             en.ecosystem,
                             en.name,
+                            aliases,
+                            r.summary,
+                            r.withdrawn.is_some(),
                             en.severity.as_str(),
                             en.cvss,
                             en.entry
@@ -314,10 +317,8 @@ impl AdvisoryDb {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT a.id, a.aliases, a.summary, a.withdrawn IS NOT NULL, f.entry, f.severity, f.cvss
-                 FROM affected f JOIN advisory a ON a.id = f.advisory_id
-                 WHERE f.ecosystem = ?1 AND f.name = ?2
-                 ORDER BY a.id, f.idx",
+                "SELECT advisory_id, aliases, summary, withdrawn, entry, severity, cvss, idx
+                 FROM affected WHERE ecosystem = ?1 AND name = ?2",
             )
             .map_err(e)?;
         let rows = stmt
@@ -330,12 +331,15 @@ impl AdvisoryDb {
                     row.get::<_, String>(4)?,
                     row.get::<_, String>(5)?,
                     row.get::<_, Option<String>>(6)?,
+                    row.get::<_, i64>(7)?,
                 ))
             })
             .map_err(e)?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (id, aliases, summary, withdrawn, entry, severity, cvss) = row.map_err(e)?;
+        // Sorted here, not in SQL: see the note on the affected table's columns.
+        let mut rows = rows.collect::<Result<Vec<_>, _>>().map_err(e)?;
+        rows.sort_by(|a, b| (&a.0, a.7).cmp(&(&b.0, b.7)));
+        let mut out = Vec::with_capacity(rows.len());
+        for (id, aliases, summary, withdrawn, entry, severity, cvss, _) in rows {
             let corrupt = |reason: String| StoreError::Corrupt {
                 path: self.path.clone(),
                 advisory: id.clone(),
