@@ -35,7 +35,7 @@ fuzz-build:
 
 ## Benchmarks: criterion (in-process match, version compare) and the bench/ harnesses.
 bench: build
-	$(CARGO) bench -p stella-core --bench match_sbom
+	$(CARGO) bench -p stella-core --bench match_sbom --bench version_compare
 	bash bench/scan-process.sh
 	bash bench/import-throughput.sh
 
