@@ -1,6 +1,9 @@
 //! In-process match of a 2,000-component SBOM against the DB built from the whole
 //! shared advisory sample (goal: under 20 ms warm).
 
+#[path = "../tests/shared_data/mod.rs"]
+mod shared_data;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -11,14 +14,8 @@ use stella_core::matcher::match_sbom;
 use stella_core::sbom::{Component, Purl, Sbom};
 use stella_core::store::AdvisoryDb;
 
-fn shared() -> PathBuf {
-    std::env::var_os("STELLA_SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"))
-}
-
 fn sample_db(path: &std::path::Path) -> AdvisoryDb {
-    let s = shared();
+    let s = shared_data::dir();
     let inputs: Vec<PathBuf> = [
         "feeds-sample/osv-pypi",
         "feeds-sample/osv-go",

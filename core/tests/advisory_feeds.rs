@@ -1,23 +1,12 @@
 //! Reads every real OSV/GHSA record in the shared feed sample and checks what came out.
 
+mod shared_data;
+
 use std::path::{Path, PathBuf};
 
 use stella_core::advisory::cvss::score;
 use stella_core::advisory::osv::{OsvLimits, OsvRecord, parse_file_bytes};
 use stella_core::advisory::{Event, RangeType, Severity, assess};
-
-/// The shared data folder: `STELLA_SHARED_DIR`, else `../../shared` from the crate.
-fn shared_dir() -> PathBuf {
-    let dir = std::env::var_os("STELLA_SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared"));
-    assert!(
-        dir.join("feeds-sample").is_dir(),
-        "shared data missing at {}",
-        dir.display()
-    );
-    dir
-}
 
 /// All files under `dir` (recursively) whose name ends with one of `exts`, sorted.
 fn files_under(dir: &Path, exts: &[&str]) -> Vec<PathBuf> {
@@ -49,7 +38,7 @@ fn parse_path(path: &Path) -> OsvRecord {
 }
 
 fn parse_all(sub: &str, exts: &[&str], expected_at_least: usize) -> Vec<(PathBuf, OsvRecord)> {
-    let dir = shared_dir().join(sub);
+    let dir = shared_data::dir().join(sub);
     let files = files_under(&dir, exts);
     assert!(
         files.len() >= expected_at_least,
@@ -111,7 +100,7 @@ fn every_pypa_yaml_record_parses() {
 /// Unquoted YAML timestamps keep their exact text; compare with the raw file line.
 #[test]
 fn pypa_unquoted_timestamps_are_preserved_verbatim() {
-    let dir = shared_dir().join("feeds-sample/osv-pypi");
+    let dir = shared_data::dir().join("feeds-sample/osv-pypi");
     let mut unquoted = 0;
     let mut quoted = 0;
     for path in files_under(&dir, &[".yaml"]) {
@@ -146,7 +135,8 @@ fn pypa_unquoted_timestamps_are_preserved_verbatim() {
 
 #[test]
 fn pydash_record_fields() {
-    let r = parse_path(&shared_dir().join("feeds-sample/osv-pypi/pydash/PYSEC-2023-179.yaml"));
+    let r =
+        parse_path(&shared_data::dir().join("feeds-sample/osv-pypi/pydash/PYSEC-2023-179.yaml"));
     assert_eq!(r.modified, "2023-09-28T10:29:02.604249Z");
     assert_eq!(r.published.as_deref(), Some("2023-09-28T05:15:00Z"));
     assert_eq!(r.aliases, vec!["CVE-2023-26145"]);
@@ -250,7 +240,7 @@ fn every_cvss_vector_in_the_osv_samples_scores() {
         ("feeds-sample/osv-crates", &[".json"][..]),
         ("feeds-sample/ghsa", &[".json"][..]),
     ] {
-        for path in files_under(&shared_dir().join(sub), exts) {
+        for path in files_under(&shared_data::dir().join(sub), exts) {
             let r = parse_path(&path);
             let entries = r
                 .severity
@@ -296,7 +286,7 @@ fn ghsa_assessments_agree_with_ghsa_labels() {
 
 #[test]
 fn assessment_table_on_real_records() {
-    let dir = shared_dir().join("feeds-sample/ghsa");
+    let dir = shared_data::dir().join("feeds-sample/ghsa");
     let table = [
         (
             "GHSA-jfh8-c2jp-5v3q",
@@ -331,7 +321,7 @@ fn events_match_the_raw_json_in_order() {
         "feeds-sample/ghsa",
         "oracle/derived-osv",
     ] {
-        for path in files_under(&shared_dir().join(sub), &[".json"]) {
+        for path in files_under(&shared_data::dir().join(sub), &[".json"]) {
             let raw: serde_json::Value =
                 serde_json::from_slice(&std::fs::read(&path).expect("read")).expect("json");
             let r = parse_path(&path);

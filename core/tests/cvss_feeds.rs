@@ -1,20 +1,8 @@
 //! Every CVSS metric in the shared NVD sample must score to NVD's published base score.
 
-use std::path::{Path, PathBuf};
+mod shared_data;
 
 use stella_core::advisory::cvss::score;
-
-fn shared_dir() -> PathBuf {
-    let dir = std::env::var_os("STELLA_SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared"));
-    assert!(
-        dir.join("feeds-sample").is_dir(),
-        "shared data missing at {}",
-        dir.display()
-    );
-    dir
-}
 
 /// The `cve` objects of one NVD file: a bare record or an API page.
 fn cves(doc: &serde_json::Value) -> Vec<&serde_json::Value> {
@@ -26,7 +14,7 @@ fn cves(doc: &serde_json::Value) -> Vec<&serde_json::Value> {
 
 #[test]
 fn every_nvd_cvss_metric_scores_to_the_published_base_score() {
-    let root = shared_dir().join("feeds-sample");
+    let root = shared_data::dir().join("feeds-sample");
     let mut files = Vec::new();
     for sub in ["nvd", "nvd-api-pages"] {
         for entry in std::fs::read_dir(root.join(sub)).expect("read dir") {

@@ -2,10 +2,11 @@
 //! every case of `cases-dev.jsonl` is evaluated with `matcher::range::evaluate`
 //! and compared with the oracle's recorded verdict.
 
+mod shared_data;
+
 use serde::Deserialize;
 use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
 use stella_core::advisory::osv::{self, OsvRecord};
 use stella_core::ecosystem::{Ecosystem, normalise_name};
 use stella_core::matcher::range::evaluate;
@@ -56,18 +57,6 @@ const ALPINE_R0_IS_ABOVE_BARE: &[&str] = &[
     "c0232", "c0234", "c0248", "c0254", "c0261", "c0262", "c0283", "c0297",
 ];
 
-fn shared_dir() -> PathBuf {
-    let dir = std::env::var_os("STELLA_SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"));
-    assert!(
-        dir.join("oracle/cases-dev.jsonl").is_file(),
-        "shared data not found at {} (set STELLA_SHARED_DIR)",
-        dir.display()
-    );
-    dir
-}
-
 /// Load an advisory with the same reader `stella db import` uses.
 fn load(path: &std::path::Path) -> OsvRecord {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -101,7 +90,7 @@ fn verdict(rec: &OsvRecord, case: &Case) -> Option<bool> {
 
 #[test]
 fn agrees_with_oracle_on_dev_cases() {
-    let shared = shared_dir();
+    let shared = shared_data::dir();
     let text = std::fs::read_to_string(shared.join("oracle/cases-dev.jsonl"))
         .unwrap_or_else(|e| panic!("cases-dev.jsonl: {e}"));
     let mut cache: HashMap<String, OsvRecord> = HashMap::new();
