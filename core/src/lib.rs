@@ -8,6 +8,7 @@
 pub mod advisory;
 pub mod ecosystem;
 pub mod import;
+pub mod inventory;
 mod json_depth;
 pub mod matcher;
 pub mod report;
