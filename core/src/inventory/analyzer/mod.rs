@@ -1,6 +1,7 @@
 //! Analyzers: one per package database or manifest format, each a pure function
 //! of the files it asked for. They never touch the file system themselves.
 
+pub mod apk;
 pub mod dpkg;
 pub mod os_release;
 
