@@ -4,6 +4,7 @@
 pub mod apk;
 pub mod dpkg;
 pub mod os_release;
+pub mod rpm;
 
 use super::{FileEntry, FoundPackage, OsRelease};
 
