@@ -419,6 +419,9 @@ mod tests {
     // `rpm -qa` on it prints:
     //   hello-stella 2 1.2.3 4.el9 x86_64 hello-stella-1.2.3-4.el9.src.rpm MIT AND (Apache-2.0 OR BSD-3-Clause)
     //   plain (none) 0.9 1 noarch plain-0.9-1.src.rpm GPL-2.0-only
+    //   gpg-pubkey (none) 58e0168a 6b0bd403 (none) (none) pubkey
+    // (the last from `rpm --import` of a throwaway key: signing keys live in the
+    // Packages table too, and are not packages).
     #[test]
     fn reads_a_real_rpmdb() {
         let db = FileEntry {
@@ -430,6 +433,13 @@ mod tests {
         assert_eq!(db.contents.get(18..20), Some(&[2u8, 2][..]));
         let a = RpmAnalyzer.analyze(&[&db], Some(&rhel()));
         assert!(a.errors.is_empty(), "{:?}", a.errors);
+        let blobs = read_sqlite_blobs(&db.contents).expect("blobs");
+        assert_eq!(blobs.len(), 3);
+        let key = parse_header(blobs.get(2).map(Vec::as_slice).unwrap_or_default()).expect("key");
+        assert_eq!(
+            (key.name.as_str(), key.arch.as_deref()),
+            ("gpg-pubkey", None)
+        );
         assert_eq!(a.packages.len(), 2);
         let hello = &a.packages[0];
         assert_eq!(hello.name, "hello-stella");
