@@ -2,6 +2,7 @@
 //! of the files it asked for. They never touch the file system themselves.
 
 pub mod apk;
+pub mod bdb;
 pub mod dpkg;
 pub mod os_release;
 pub mod rpm;

@@ -4,8 +4,9 @@
 //! (big-endian u32), `il` index entries of 16 bytes (tag, type, offset, count),
 //! then `dl` bytes of data (rpm's `lib/header.c`, `headerImport`).
 //!
-//! Berkeley DB (`Packages`, RHEL ≤ 8) and ndb (`Packages.db`, SUSE) rpmdbs are not
-//! read.
+//! The Berkeley DB rpmdb of RHEL/CentOS ≤ 8 (`var/lib/rpm/Packages`) is read too
+//! (see [`super::bdb`]), unless an SQLite one is present (then it is a leftover of
+//! the migration). The ndb format (`Packages.db`, SUSE) is not read.
 //!
 //! The purl follows PURL-TYPES: version is `<version>-<release>`, the epoch is an
 //! `epoch` qualifier. [`FoundPackage::version`] is the full EVR
@@ -14,16 +15,19 @@
 use std::collections::BTreeMap;
 use std::io::Read;
 
+use super::bdb;
 use super::os_release::distro_qualifier;
 use super::{Analysis, Analyzer, AnalyzerError};
 use crate::inventory::{FileEntry, FoundPackage, OsRelease};
 use crate::sbom::Purl;
 
-/// The rpmdb locations read.
+/// The SQLite rpmdb locations read.
 pub const PATHS: [&str; 2] = [
     "var/lib/rpm/rpmdb.sqlite",
     "usr/lib/sysimage/rpm/rpmdb.sqlite",
 ];
+/// The Berkeley DB rpmdb locations read.
+pub const BDB_PATHS: [&str; 2] = ["var/lib/rpm/Packages", "usr/lib/sysimage/rpm/Packages"];
 
 /// Most packages read from one database.
 pub const MAX_PACKAGES: usize = 200_000;
@@ -33,6 +37,8 @@ pub const MAX_DB_BYTES: usize = 1 << 30;
 const MAX_TAGS: u32 = 0xffff;
 /// Largest header data store (rpm's own `hdrchkData`).
 const MAX_DATA: u32 = 256 * 1024 * 1024;
+/// Largest header blob taken from a Berkeley DB (index + data store limits).
+const MAX_BLOB: usize = 8 + MAX_TAGS as usize * 16 + MAX_DATA as usize;
 /// Most owned files kept per package.
 pub const MAX_FILES_PER_PACKAGE: usize = 100_000;
 
@@ -303,18 +309,29 @@ impl Analyzer for RpmAnalyzer {
     }
 
     fn wants(&self, path: &str) -> bool {
-        PATHS.contains(&path)
+        PATHS.contains(&path) || BDB_PATHS.contains(&path)
     }
 
     fn analyze(&self, files: &[&FileEntry], os: Option<&OsRelease>) -> Analysis {
         let mut out = Analysis::default();
-        for db in files.iter().filter(|f| self.wants(&f.path)) {
+        let has_sqlite = files.iter().any(|f| PATHS.contains(&f.path.as_str()));
+        let dbs = files.iter().filter(|f| {
+            PATHS.contains(&f.path.as_str())
+                || (!has_sqlite && BDB_PATHS.contains(&f.path.as_str()))
+        });
+        for db in dbs {
             let err = |reason: String| AnalyzerError {
                 analyzer: "rpm",
                 path: db.path.clone(),
                 reason,
             };
-            let mut blobs = match read_sqlite_blobs(&db.contents) {
+            let read = if BDB_PATHS.contains(&db.path.as_str()) {
+                bdb::hash_values(&db.contents, MAX_PACKAGES + 1, MAX_BLOB)
+                    .map_err(|e| e.to_string())
+            } else {
+                read_sqlite_blobs(&db.contents)
+            };
+            let mut blobs = match read {
                 Ok(b) => b,
                 Err(e) => {
                     out.errors.push(err(e));
@@ -461,6 +478,52 @@ mod tests {
         assert_eq!(
             (eco.kind, eco.release.as_deref()),
             (EcosystemKind::RedHat, Some("9"))
+        );
+    }
+
+    // The same three headers in a Berkeley DB hash file, as RHEL ≤ 8 keeps them:
+    // made with `db5.3_load -t hash -c db_pagesize=1024` from the blobs above (keys
+    // are the package numbers); rpm's own `bdb_ro` backend lists the same packages.
+    #[test]
+    fn reads_a_berkeley_db_rpmdb_unless_sqlite_is_there() {
+        let bdb_bytes = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/inventory/rpmdb-bdb-Packages"
+        ))
+        .expect("bdb fixture");
+        let db = FileEntry {
+            path: BDB_PATHS[0].into(),
+            contents: bdb_bytes,
+            layer_digest: None,
+        };
+        let centos = OsRelease {
+            id: "centos".into(),
+            version_id: Some("7".into()),
+            ..OsRelease::default()
+        };
+        assert!(RpmAnalyzer.wants(&db.path));
+        let a = RpmAnalyzer.analyze(&[&db], Some(&centos));
+        assert!(a.errors.is_empty(), "{:?}", a.errors);
+        let mut got: Vec<String> = a.packages.iter().map(|p| p.purl.to_string()).collect();
+        got.sort();
+        assert_eq!(
+            got,
+            [
+                "pkg:rpm/centos/hello-stella@1.2.3-4.el9?arch=x86_64&distro=centos-7&epoch=2",
+                "pkg:rpm/centos/plain@0.9-1?arch=noarch&distro=centos-7",
+            ]
+        );
+        let sqlite = FileEntry {
+            path: PATHS[0].into(),
+            contents: fixture(),
+            layer_digest: None,
+        };
+        let both = RpmAnalyzer.analyze(&[&db, &sqlite], Some(&centos));
+        assert_eq!(both.packages.len(), 2);
+        assert!(
+            both.packages
+                .iter()
+                .all(|p| p.files.first().map(String::as_str) == Some(PATHS[0]))
         );
     }
 
