@@ -1,6 +1,12 @@
 //! Analyzers: one per package database or manifest format, each a pure function
 //! of the files it asked for. They never touch the file system themselves.
 
+pub mod apk;
+pub mod bdb;
+pub mod dpkg;
+pub mod os_release;
+pub mod rpm;
+
 use super::{FileEntry, FoundPackage, OsRelease};
 
 /// Why an analyzer could not read a file (the scan goes on without it).
