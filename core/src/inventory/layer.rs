@@ -275,6 +275,9 @@ fn node_bytes(node: &Node) -> u64 {
     }
 }
 
+/// Contents found for a path, and the layer that wrote them.
+type Found<'a> = (&'a Arc<Vec<u8>>, Option<&'a Arc<str>>);
+
 const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
 const ZSTD_MAGIC: &[u8] = &[0x28, 0xb5, 0x2f, 0xfd];
 const WHITEOUT: &str = ".wh.";
@@ -341,7 +344,10 @@ impl FileSystem {
                 format: "bzip2",
             });
         } else if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
-            return Err(LayerError::UnsupportedCompression { layer, format: "xz" });
+            return Err(LayerError::UnsupportedCompression {
+                layer,
+                format: "xz",
+            });
         } else {
             Compression::None
         };
@@ -387,9 +393,9 @@ impl FileSystem {
                 });
             }
             result.map_err(|e| match e {
-                LayerError::Read { source, context, .. } => {
-                    read_err(context, source, &blob_exceeded)
-                }
+                LayerError::Read {
+                    source, context, ..
+                } => read_err(context, source, &blob_exceeded),
                 other => other,
             })?;
         }
@@ -418,9 +424,7 @@ impl FileSystem {
             source,
         };
         let mut archive = tar::Archive::new(stream);
-        let entries = archive
-            .entries()
-            .map_err(|e| read_err("reading tar", e))?;
+        let entries = archive.entries().map_err(|e| read_err("reading tar", e))?;
         // This layer's entries, merged after its whiteouts hit the lower layers (a
         // whiteout never hides an entry of its own layer).
         let mut staged: BTreeMap<String, Node> = BTreeMap::new();
@@ -492,11 +496,10 @@ impl FileSystem {
                 tar::EntryType::Symlink => Kind::Symlink(link_target()?),
                 tar::EntryType::Link => {
                     let raw_target = link_target()?;
-                    let target =
-                        normalise(&raw_target).ok_or_else(|| LayerError::UnsafePath {
-                            layer: layer.to_string(),
-                            path: raw_target.clone(),
-                        })?;
+                    let target = normalise(&raw_target).ok_or_else(|| LayerError::UnsafePath {
+                        layer: layer.to_string(),
+                        path: raw_target.clone(),
+                    })?;
                     // Copy the target's contents now: a later whiteout of the target
                     // does not affect the link.
                     let found = staged
@@ -539,9 +542,7 @@ impl FileSystem {
                         Kind::File(None)
                     }
                 }
-                tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo => {
-                    Kind::Other
-                }
+                tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo => Kind::Other,
                 // Extension headers the tar reader did not fold in: not file-system entries.
                 _ => continue,
             };
@@ -572,8 +573,7 @@ impl FileSystem {
         }
         for (path, node) in staged {
             if node.kind != Kind::Dir {
-                self.content_bytes -=
-                    remove_below(&mut self.nodes, &path).min(self.content_bytes);
+                self.content_bytes -= remove_below(&mut self.nodes, &path).min(self.content_bytes);
             }
             self.content_bytes += node_bytes(&node);
             if let Some(old) = self.nodes.insert(path, node) {
@@ -748,7 +748,7 @@ impl FileSystem {
         self.nodes.is_empty()
     }
 
-    fn contents_at(&self, real: &str) -> Option<(&Arc<Vec<u8>>, Option<&Arc<str>>)> {
+    fn contents_at(&self, real: &str) -> Option<Found<'_>> {
         match self.nodes.get(real) {
             Some(Node {
                 kind: Kind::File(Some(c)),

@@ -4,6 +4,7 @@
 
 pub mod analyzer;
 pub mod layer;
+pub mod source;
 
 use crate::sbom::Purl;
 
