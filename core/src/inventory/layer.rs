@@ -703,7 +703,14 @@ impl FileSystem {
             }
             cur.push(part);
             let here = cur.join("/");
-            let node = self.nodes.get(&here)?;
+            let Some(node) = self.nodes.get(&here) else {
+                // Layers may omit parent directories: a path with entries below it
+                // is an implicit directory.
+                if self.has_below(&here) {
+                    continue;
+                }
+                return None;
+            };
             let target = match &node.kind {
                 Kind::Symlink(t) => t.clone(),
                 Kind::HardLink(t) if pending.is_empty() => format!("/{t}"),
@@ -726,6 +733,14 @@ impl FileSystem {
             );
         }
         Some(cur.join("/"))
+    }
+
+    fn has_below(&self, path: &str) -> bool {
+        let prefix = format!("{path}/");
+        self.nodes
+            .range(prefix.clone()..)
+            .next()
+            .is_some_and(|(k, _)| k.starts_with(&prefix))
     }
 
     /// The layer digest that last wrote `path` (`None` for a pseudo-layer or a missing path).
