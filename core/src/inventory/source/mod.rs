@@ -157,15 +157,19 @@ pub fn open(source: &str, platform: Option<&str>) -> Result<Box<dyn ImageSource>
 }
 
 /// Splits `PATH[:REF]`: the whole string is the path when it names something that
-/// exists (paths may contain `:`), else the part after the last `:` is the reference.
+/// exists (paths may contain `:`), else the shortest prefix before a `:` that
+/// exists is the path and the rest (which may hold `:` and `/`) the reference.
 fn split_ref(rest: &str, exists: impl Fn(&std::path::Path) -> bool) -> (&str, Option<&str>) {
     if exists(std::path::Path::new(rest)) {
         return (rest, None);
     }
-    match rest.rsplit_once(':') {
-        Some((path, tag)) if !tag.is_empty() && !tag.contains('/') => (path, Some(tag)),
-        _ => (rest, None),
+    for (i, _) in rest.match_indices(':') {
+        let (path, tag) = (rest.get(..i).unwrap_or_default(), rest.get(i + 1..));
+        if exists(std::path::Path::new(path)) {
+            return (path, tag.filter(|t| !t.is_empty()));
+        }
     }
+    (rest, None)
 }
 
 /// Most symlink-target re-reads of the image (each one a full pass).
