@@ -4,6 +4,8 @@
 
 pub mod analyzer;
 pub mod compose;
+pub mod layer;
+pub mod source;
 
 use crate::sbom::Purl;
 
