@@ -46,6 +46,8 @@ enum Command {
         after_help = "Exit codes: 0 pass, 1 policy failure (verdict fail), 2 usage or input error."
     )]
     Scan(cmd::scan::ScanArgs),
+    /// Build the SBOM of a container image (layer-aware).
+    Sbom(cmd::sbom::SbomArgs),
     /// Manage the embedded advisory DB.
     #[command(subcommand)]
     Db(cmd::db::DbCommand),
@@ -56,6 +58,7 @@ fn main() -> ExitCode {
     init_logging(cli.log_format, cli.verbose);
     let result = match cli.command {
         Command::Scan(args) => cmd::scan::run(args),
+        Command::Sbom(args) => cmd::sbom::run(args),
         Command::Db(c) => cmd::db::run(c),
     };
     match result {

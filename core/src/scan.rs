@@ -49,6 +49,17 @@ pub fn scan_sbom_bytes(
     now: DateTime<Utc>,
 ) -> Result<ScanOutcome, ScanError> {
     let (format, sbom) = sbom::read_any(bytes, &options.sbom_limits)?;
+    scan_sbom(format, sbom, advisories, options, now)
+}
+
+/// Scan an SBOM already in the model (read from a document or built from an image).
+pub fn scan_sbom(
+    format: SbomFormat,
+    sbom: Sbom,
+    advisories: &impl CandidateSource,
+    options: &ScanOptions,
+    now: DateTime<Utc>,
+) -> Result<ScanOutcome, ScanError> {
     let matched = match_sbom(&sbom, advisories)?;
     let verdict = evaluate(matched.findings, &options.verdict, now);
     Ok(ScanOutcome {

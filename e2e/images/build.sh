@@ -50,7 +50,9 @@ umoci config --image "$layout:app" --config.cmd /bin/sh --config.env PATH=/usr/l
 umoci unpack --image "$layout:app" "$bundle"
 root="$bundle/rootfs"
 
-repack() { umoci repack --image "$layout:app" --history.comment "$1" "$bundle"; }
+# --refresh-bundle: each repack adds one layer on top of the previous one (without it,
+# every repack is the unpacked base plus all changes so far, in a single layer).
+repack() { umoci repack --refresh-bundle --image "$layout:app" --history.comment "$1" "$bundle"; }
 in_root() { chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive "$@"; }
 
 echo "== layer 1: debootstrap"

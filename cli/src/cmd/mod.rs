@@ -1,4 +1,5 @@
 //! One module per `stella` subcommand.
 
 pub mod db;
+pub mod sbom;
 pub mod scan;

@@ -9,7 +9,8 @@ use clap::{Args, ValueEnum};
 use stella_core::advisory::Severity;
 use stella_core::report::{self, DatabaseInfo, SbomInfo, ScanReport, ToolInfo};
 use stella_core::sbom::Limits;
-use stella_core::scan::{ScanOptions, scan_sbom_bytes};
+use stella_core::sbom::SbomFormat;
+use stella_core::scan::{ScanOptions, scan_sbom, scan_sbom_bytes};
 use stella_core::store::AdvisoryDb;
 use stella_core::verdict::{IgnoreFile, VerdictConfig, parse_fail_on};
 
@@ -40,9 +41,17 @@ pub enum ColorChoice {
 /// Arguments of `stella scan`.
 #[derive(Debug, Args)]
 pub struct ScanArgs {
-    /// SBOM to scan: CycloneDX 1.4–1.6 JSON or SPDX 2.3 JSON (`-` reads stdin).
+    /// Image to scan: `oci-dir:PATH[:TAG]`, `docker-archive:FILE` or `dir:PATH`
+    /// (its SBOM is built first, as `stella sbom` does).
+    #[arg(required_unless_present = "sbom", conflicts_with = "sbom")]
+    source: Option<String>,
+    /// SBOM to scan instead of an image: CycloneDX 1.4–1.6 JSON or SPDX 2.3 JSON
+    /// (`-` reads stdin).
     #[arg(long, value_name = "FILE")]
-    sbom: PathBuf,
+    sbom: Option<PathBuf>,
+    /// Platform to pick from a multi-platform image (`os/arch[/variant]`).
+    #[arg(long)]
+    platform: Option<String>,
     /// Advisory DB built by `stella db import`.
     #[arg(long, env = "STELLA_DB")]
     db: Option<PathBuf>,
@@ -84,7 +93,6 @@ pub fn run(args: ScanArgs) -> anyhow::Result<u8> {
         max_components: args.max_components,
         ..Limits::default()
     };
-    let bytes = read_input(&args.sbom, limits.max_bytes)?;
     let ignores = match &args.ignore_file {
         Some(p) => IgnoreFile::load(p)?,
         None => IgnoreFile::default(),
@@ -100,8 +108,21 @@ pub fn run(args: ScanArgs) -> anyhow::Result<u8> {
         },
     };
     let now = chrono::Utc::now();
-    let outcome = scan_sbom_bytes(&bytes, &db, &options, now)
-        .with_context(|| format!("scanning {}", args.sbom.display()))?;
+    let (outcome, sbom_path) = match (&args.sbom, &args.source) {
+        (Some(path), _) => {
+            let bytes = read_input(path, limits.max_bytes)?;
+            let outcome = scan_sbom_bytes(&bytes, &db, &options, now)
+                .with_context(|| format!("scanning {}", path.display()))?;
+            (outcome, Some(path.display().to_string()))
+        }
+        (None, Some(spec)) => {
+            let built = super::sbom::build_from_source(spec, args.platform.as_deref())?;
+            let outcome = scan_sbom(SbomFormat::CycloneDx, built.sbom, &db, &options, now)
+                .with_context(|| format!("scanning {spec}"))?;
+            (outcome, None)
+        }
+        (None, None) => anyhow::bail!("give an image SOURCE or --sbom FILE"),
+    };
     let stats = db.stats()?;
     let code = outcome.verdict.exit_code();
     let mut report = ScanReport::new(
@@ -110,11 +131,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<u8> {
             version: env!("CARGO_PKG_VERSION").into(),
         },
         outcome.sbom.subject.clone(),
-        SbomInfo::new(
-            outcome.format,
-            Some(args.sbom.display().to_string()),
-            outcome.sbom.components.len(),
-        ),
+        SbomInfo::new(outcome.format, sbom_path, outcome.sbom.components.len()),
         DatabaseInfo {
             path: Some(db_file.display().to_string()),
             advisories: stats.advisories as usize,

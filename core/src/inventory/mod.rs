@@ -3,6 +3,7 @@
 //! into SBOM components that carry the digest of the layer that introduced them.
 
 pub mod analyzer;
+pub mod builder;
 pub mod compose;
 pub mod layer;
 pub mod source;

@@ -40,3 +40,12 @@ pub trait Analyzer: Send + Sync + std::fmt::Debug {
     /// purl `distro` qualifiers.
     fn analyze(&self, files: &[&FileEntry], os: Option<&OsRelease>) -> Analysis;
 }
+
+/// Every analyzer StellaOps has, in a fixed order.
+pub fn all() -> Vec<Box<dyn Analyzer>> {
+    vec![
+        Box::new(dpkg::DpkgAnalyzer),
+        Box::new(apk::ApkAnalyzer),
+        Box::new(rpm::RpmAnalyzer),
+    ]
+}
