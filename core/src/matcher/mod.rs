@@ -113,6 +113,14 @@ pub fn match_sbom(sbom: &Sbom, source: &impl CandidateSource) -> Result<MatchOut
             out.stats.without_version += 1;
             continue;
         };
+        // rpm purls carry the epoch as a qualifier; advisories compare full EVRs.
+        let version = match purl.qualifiers.get("epoch") {
+            Some(epoch) if purl.ty == "rpm" && !version.contains(':') => {
+                format!("{epoch}:{version}")
+            }
+            _ => version.to_string(),
+        };
+        let version = version.as_str();
         out.stats.matched_against += 1;
         let key = eco.key();
         let mut lookups = vec![(
@@ -481,6 +489,30 @@ mod tests {
         let ids: Vec<&str> = out.findings.iter().map(|f| f.id.as_str()).collect();
         assert_eq!(ids, ["CVE-2024-0", "CVE-2024-2"]);
         assert_eq!(out.findings[1].advisories, ["CVE-2024-0", "CVE-2024-2"]);
+    }
+
+    #[test]
+    fn rpm_epoch_qualifier_is_part_of_the_compared_version() {
+        let mut t = Table::default();
+        t.0.push((
+            "rpm/redhat/9".into(),
+            "openssl".into(),
+            cand(
+                "RHSA-1",
+                &["CVE-9"],
+                "Red Hat:enterprise_linux:9",
+                "openssl",
+                "1:3.0.7-27.el9",
+                Severity::High,
+            ),
+        ));
+        let s = sbom(&[
+            "pkg:rpm/redhat/openssl@3.0.7-20.el9?epoch=1&distro=rhel-9.3",
+            "pkg:rpm/redhat/openssl@3.0.7-20.el9?epoch=2&distro=rhel-9.3",
+        ]);
+        let out = match_sbom(&s, &t).expect("match");
+        assert_eq!(out.findings.len(), 1, "{:#?}", out.findings);
+        assert_eq!(out.findings[0].installed_version, "1:3.0.7-20.el9");
     }
 
     #[test]
