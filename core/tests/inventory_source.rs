@@ -431,3 +431,110 @@ fn unknown_scheme_and_missing_paths() {
     ));
     assert!(source::open("docker-archive:/nonexistent/x.tar", None).is_err());
 }
+
+/// Runs a tool, failing the test with its output when it fails.
+fn run(cmd: &str, args: &[&str]) {
+    let out = std::process::Command::new(cmd).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn tool_present(name: &str) -> bool {
+    std::process::Command::new(name)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// A real two-layer image written by umoci (the second layer deletes a file, so it
+/// holds a whiteout), read as an OCI layout and, when skopeo is there, as the docker
+/// archive skopeo makes of it. Skipped when umoci is not installed.
+#[test]
+fn umoci_image_with_whiteout_layer() {
+    if !tool_present("umoci") {
+        eprintln!("umoci not installed: skipping");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("img");
+    let image = format!("{}:latest", layout.display());
+    let bundle1 = dir.path().join("b1");
+    let bundle2 = dir.path().join("b2");
+    run("umoci", &["init", "--layout", layout.to_str().unwrap()]);
+    run("umoci", &["new", "--image", &image]);
+    run(
+        "umoci",
+        &[
+            "config",
+            "--image",
+            &image,
+            "--os",
+            "linux",
+            "--architecture",
+            "amd64",
+        ],
+    );
+    run(
+        "umoci",
+        &["unpack", "--image", &image, bundle1.to_str().unwrap()],
+    );
+    let rootfs = bundle1.join("rootfs");
+    std::fs::create_dir_all(rootfs.join("usr/lib")).unwrap();
+    std::fs::create_dir_all(rootfs.join("etc")).unwrap();
+    std::fs::create_dir_all(rootfs.join("var/lib/dpkg")).unwrap();
+    std::fs::write(rootfs.join("usr/lib/os-release"), b"ID=debian\n").unwrap();
+    std::os::unix::fs::symlink("../usr/lib/os-release", rootfs.join("etc/os-release")).unwrap();
+    std::fs::write(rootfs.join("var/lib/dpkg/status"), b"Package: a\n").unwrap();
+    run(
+        "umoci",
+        &["repack", "--image", &image, bundle1.to_str().unwrap()],
+    );
+    // Each repack diffs against the bundle's own unpack: unpack again to stack a layer.
+    run(
+        "umoci",
+        &["unpack", "--image", &image, bundle2.to_str().unwrap()],
+    );
+    std::fs::remove_file(bundle2.join("rootfs/var/lib/dpkg/status")).unwrap();
+    run(
+        "umoci",
+        &["repack", "--image", &image, bundle2.to_str().unwrap()],
+    );
+
+    let img = source::open(&format!("oci-dir:{image}"), None).unwrap();
+    assert_eq!(img.layers().len(), 2);
+    let (fs, stats) =
+        build_file_system(img.as_ref(), &wants_os_and_status, &LayerLimits::default()).unwrap();
+    assert_eq!(stats[1].whiteouts, 1);
+    let files = fs.files();
+    let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
+    assert_eq!(paths, vec!["etc/os-release", "usr/lib/os-release"]);
+    assert_eq!(files[0].contents, b"ID=debian\n");
+    assert_eq!(files[0].layer_digest, img.layers()[0].digest);
+
+    if !tool_present("skopeo") {
+        eprintln!("skopeo not installed: docker-archive part skipped");
+        return;
+    }
+    let archive = dir.path().join("img.tar");
+    let dest = format!("docker-archive:{}:example/img:latest", archive.display());
+    run("skopeo", &["copy", &format!("oci:{image}"), &dest]);
+    let img = source::open(&format!("docker-archive:{}", archive.display()), None).unwrap();
+    assert_eq!(img.metadata().name, "docker.io/example/img:latest");
+    assert_eq!(img.layers().len(), 2);
+    let (fs2, _) =
+        build_file_system(img.as_ref(), &wants_os_and_status, &LayerLimits::default()).unwrap();
+    let files2 = fs2.files();
+    assert_eq!(
+        files2.iter().map(|f| f.path.as_str()).collect::<Vec<_>>(),
+        paths
+    );
+    assert_eq!(files2[0].contents, b"ID=debian\n");
+    // docker-archive reports diff_ids: the config's first one.
+    assert_eq!(
+        files2[0].layer_digest,
+        img.metadata().diff_ids.first().cloned()
+    );
+}
