@@ -538,3 +538,32 @@ fn umoci_image_with_whiteout_layer() {
         img.metadata().diff_ids.first().cloned()
     );
 }
+
+#[test]
+fn docker_archive_uncompressed_layer_is_checked_against_diff_id() {
+    let layer = tar_of(&[("etc/os-release", Some(b"ID=debian\n"), None)]);
+    let build = |diff_id: &str| {
+        let config =
+            json!({"os": "linux", "architecture": "amd64", "rootfs": {"diff_ids": [diff_id]}})
+                .to_string();
+        let manifest = json!([{"Config": "c.json", "Layers": ["x/layer.tar"]}]).to_string();
+        let mut b = tar::Builder::new(Vec::new());
+        append(&mut b, "x/layer.tar", &layer);
+        append(&mut b, "c.json", config.as_bytes());
+        append(&mut b, "manifest.json", manifest.as_bytes());
+        b.into_inner().unwrap()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("img.tar");
+    let src = format!("docker-archive:{}", file.display());
+    std::fs::write(&file, build(&sha(&layer))).unwrap();
+    let img = source::open(&src, None).unwrap();
+    let (fs, _) =
+        build_file_system(img.as_ref(), &wants_os_and_status, &LayerLimits::default()).unwrap();
+    assert_eq!(fs.files()[0].layer_digest, Some(sha(&layer)));
+    std::fs::write(&file, build(&sha(b"something else"))).unwrap();
+    let img = source::open(&src, None).unwrap();
+    let err =
+        build_file_system(img.as_ref(), &wants_os_and_status, &LayerLimits::default()).unwrap_err();
+    assert!(err.to_string().contains("digest mismatch"), "{err}");
+}
