@@ -523,10 +523,14 @@ impl FileSystem {
                             stats.oversized.push(path.clone());
                             Kind::File(None)
                         } else {
+                            // Bytes this entry replaces (in this layer or below) are freed.
+                            let replaced = self.nodes.get(&path).map_or(0, node_bytes)
+                                + staged.get(&path).map_or(0, node_bytes);
                             if self
                                 .content_bytes
                                 .saturating_add(staged_bytes)
                                 .saturating_add(size)
+                                .saturating_sub(replaced)
                                 > limits.max_total_bytes
                             {
                                 return Err(LayerError::ContentsTooLarge {
