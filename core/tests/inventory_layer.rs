@@ -494,3 +494,43 @@ proptest! {
         let _ = fs.files();
     }
 }
+
+#[test]
+fn whiteouts_and_overwrites_free_the_contents_budget() {
+    let limits = LayerLimits {
+        max_total_bytes: 10,
+        ..LayerLimits::default()
+    };
+    let mut fs = FileSystem::new();
+    fs.apply_layer(
+        "l1",
+        &tar_of(&[E::F("a", b"12345678")])[..],
+        &want_all,
+        &limits,
+    )
+    .unwrap();
+    fs.apply_layer("l2", &tar_of(&[E::F(".wh.a", b"")])[..], &want_all, &limits)
+        .unwrap();
+    fs.apply_layer(
+        "l3",
+        &tar_of(&[E::F("b", b"12345678")])[..],
+        &want_all,
+        &limits,
+    )
+    .unwrap();
+    fs.apply_layer(
+        "l4",
+        &tar_of(&[E::F("b", b"87654321")])[..],
+        &want_all,
+        &limits,
+    )
+    .unwrap();
+    assert_eq!(
+        contents(&fs, "b"),
+        Some((b"87654321".to_vec(), Some("l4".into())))
+    );
+    let err = fs
+        .apply_layer("l5", &tar_of(&[E::F("c", b"123")])[..], &want_all, &limits)
+        .unwrap_err();
+    assert!(matches!(err, LayerError::ContentsTooLarge { .. }), "{err}");
+}

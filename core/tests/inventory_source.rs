@@ -359,8 +359,9 @@ fn docker_archive_blob_layout_with_linked_member_verifies_digest() {
     let file = dir.path().join("img.tar");
     std::fs::write(&file, build(&layer)).unwrap();
     let img = source::open(&format!("docker-archive:{}", file.display()), None).unwrap();
-    // No diff_ids in the config: the digest comes from the blob path... which the
-    // manifest reaches through a link, so it is unknown here.
+    // No diff_ids in the config and the manifest names the blob through a link:
+    // no digest to report.
+    assert_eq!(img.layers()[0].digest, None);
     let (fs, _) =
         build_file_system(img.as_ref(), &wants_os_and_status, &LayerLimits::default()).unwrap();
     assert_eq!(fs.files()[0].contents, b"ID=debian\n");
@@ -430,4 +431,140 @@ fn unknown_scheme_and_missing_paths() {
         Err(SourceError::Io { .. })
     ));
     assert!(source::open("docker-archive:/nonexistent/x.tar", None).is_err());
+}
+
+/// Runs a tool, failing the test with its output when it fails.
+fn run(cmd: &str, args: &[&str]) {
+    let out = std::process::Command::new(cmd).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn tool_present(name: &str) -> bool {
+    std::process::Command::new(name)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// A real two-layer image written by umoci (the second layer deletes a file, so it
+/// holds a whiteout), read as an OCI layout and, when skopeo is there, as the docker
+/// archive skopeo makes of it. Skipped when umoci is not installed.
+#[test]
+fn umoci_image_with_whiteout_layer() {
+    if !tool_present("umoci") {
+        eprintln!("umoci not installed: skipping");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("img");
+    let image = format!("{}:latest", layout.display());
+    let bundle1 = dir.path().join("b1");
+    let bundle2 = dir.path().join("b2");
+    run("umoci", &["init", "--layout", layout.to_str().unwrap()]);
+    run("umoci", &["new", "--image", &image]);
+    run(
+        "umoci",
+        &[
+            "config",
+            "--image",
+            &image,
+            "--os",
+            "linux",
+            "--architecture",
+            "amd64",
+        ],
+    );
+    run(
+        "umoci",
+        &["unpack", "--image", &image, bundle1.to_str().unwrap()],
+    );
+    let rootfs = bundle1.join("rootfs");
+    std::fs::create_dir_all(rootfs.join("usr/lib")).unwrap();
+    std::fs::create_dir_all(rootfs.join("etc")).unwrap();
+    std::fs::create_dir_all(rootfs.join("var/lib/dpkg")).unwrap();
+    std::fs::write(rootfs.join("usr/lib/os-release"), b"ID=debian\n").unwrap();
+    std::os::unix::fs::symlink("../usr/lib/os-release", rootfs.join("etc/os-release")).unwrap();
+    std::fs::write(rootfs.join("var/lib/dpkg/status"), b"Package: a\n").unwrap();
+    run(
+        "umoci",
+        &["repack", "--image", &image, bundle1.to_str().unwrap()],
+    );
+    // Each repack diffs against the bundle's own unpack: unpack again to stack a layer.
+    run(
+        "umoci",
+        &["unpack", "--image", &image, bundle2.to_str().unwrap()],
+    );
+    std::fs::remove_file(bundle2.join("rootfs/var/lib/dpkg/status")).unwrap();
+    run(
+        "umoci",
+        &["repack", "--image", &image, bundle2.to_str().unwrap()],
+    );
+
+    let img = source::open(&format!("oci-dir:{image}"), None).unwrap();
+    assert_eq!(img.layers().len(), 2);
+    let (fs, stats) =
+        build_file_system(img.as_ref(), &wants_os_and_status, &LayerLimits::default()).unwrap();
+    assert_eq!(stats[1].whiteouts, 1);
+    let files = fs.files();
+    let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
+    assert_eq!(paths, vec!["etc/os-release", "usr/lib/os-release"]);
+    assert_eq!(files[0].contents, b"ID=debian\n");
+    assert_eq!(files[0].layer_digest, img.layers()[0].digest);
+
+    if !tool_present("skopeo") {
+        eprintln!("skopeo not installed: docker-archive part skipped");
+        return;
+    }
+    let archive = dir.path().join("img.tar");
+    let dest = format!("docker-archive:{}:example/img:latest", archive.display());
+    run("skopeo", &["copy", &format!("oci:{image}"), &dest]);
+    let img = source::open(&format!("docker-archive:{}", archive.display()), None).unwrap();
+    assert_eq!(img.metadata().name, "docker.io/example/img:latest");
+    assert_eq!(img.layers().len(), 2);
+    let (fs2, _) =
+        build_file_system(img.as_ref(), &wants_os_and_status, &LayerLimits::default()).unwrap();
+    let files2 = fs2.files();
+    assert_eq!(
+        files2.iter().map(|f| f.path.as_str()).collect::<Vec<_>>(),
+        paths
+    );
+    assert_eq!(files2[0].contents, b"ID=debian\n");
+    // docker-archive reports diff_ids: the config's first one.
+    assert_eq!(
+        files2[0].layer_digest,
+        img.metadata().diff_ids.first().cloned()
+    );
+}
+
+#[test]
+fn docker_archive_uncompressed_layer_is_checked_against_diff_id() {
+    let layer = tar_of(&[("etc/os-release", Some(b"ID=debian\n"), None)]);
+    let build = |diff_id: &str| {
+        let config =
+            json!({"os": "linux", "architecture": "amd64", "rootfs": {"diff_ids": [diff_id]}})
+                .to_string();
+        let manifest = json!([{"Config": "c.json", "Layers": ["x/layer.tar"]}]).to_string();
+        let mut b = tar::Builder::new(Vec::new());
+        append(&mut b, "x/layer.tar", &layer);
+        append(&mut b, "c.json", config.as_bytes());
+        append(&mut b, "manifest.json", manifest.as_bytes());
+        b.into_inner().unwrap()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("img.tar");
+    let src = format!("docker-archive:{}", file.display());
+    std::fs::write(&file, build(&sha(&layer))).unwrap();
+    let img = source::open(&src, None).unwrap();
+    let (fs, _) =
+        build_file_system(img.as_ref(), &wants_os_and_status, &LayerLimits::default()).unwrap();
+    assert_eq!(fs.files()[0].layer_digest, Some(sha(&layer)));
+    std::fs::write(&file, build(&sha(b"something else"))).unwrap();
+    let img = source::open(&src, None).unwrap();
+    let err =
+        build_file_system(img.as_ref(), &wants_os_and_status, &LayerLimits::default()).unwrap_err();
+    assert!(err.to_string().contains("digest mismatch"), "{err}");
 }

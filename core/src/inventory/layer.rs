@@ -523,7 +523,16 @@ impl FileSystem {
                             stats.oversized.push(path.clone());
                             Kind::File(None)
                         } else {
-                            if self.content_bytes + staged_bytes + size > limits.max_total_bytes {
+                            // Bytes this entry replaces (in this layer or below) are freed.
+                            let replaced = self.nodes.get(&path).map_or(0, node_bytes)
+                                + staged.get(&path).map_or(0, node_bytes);
+                            if self
+                                .content_bytes
+                                .saturating_add(staged_bytes)
+                                .saturating_add(size)
+                                .saturating_sub(replaced)
+                                > limits.max_total_bytes
+                            {
                                 return Err(LayerError::ContentsTooLarge {
                                     layer: layer.to_string(),
                                     limit: limits.max_total_bytes,
@@ -645,7 +654,7 @@ impl FileSystem {
                         stats.oversized.push(path.clone());
                         Kind::File(None)
                     } else {
-                        if self.content_bytes + meta.len() > limits.max_total_bytes {
+                        if self.content_bytes.saturating_add(meta.len()) > limits.max_total_bytes {
                             return Err(LayerError::ContentsTooLarge {
                                 layer: "-".to_string(),
                                 limit: limits.max_total_bytes,

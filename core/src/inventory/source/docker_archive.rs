@@ -212,19 +212,48 @@ impl ImageSource for DockerArchiveSource {
             .layer_paths
             .get(index)
             .ok_or(SourceError::NoLayer(index))?;
-        let reader = self.member(path)?;
-        // A blob path names the digest of the bytes stored: verify it. Legacy
-        // `<id>/layer.tar` members are checked only through the tar itself (their
-        // diff_id covers the uncompressed stream, which may differ if compressed).
-        match blob_digest(path) {
-            Some(expected) => Ok(LayerData::Tar(Box::new(VerifyingReader {
-                inner: std::io::BufReader::new(reader),
-                hasher: Default::default(),
-                expected,
-                size: None,
-                count: 0,
-            }))),
-            None => Ok(LayerData::Tar(Box::new(std::io::BufReader::new(reader)))),
+        let mut reader = self.member(path)?;
+        // A blob path names the digest of the stored bytes; otherwise the diff_id
+        // (digest of the uncompressed tar) checks the member when it is stored
+        // uncompressed, as `docker save` and skopeo store it. A compressed member
+        // without a blob path is read unverified.
+        let mut head = [0u8; 4];
+        let mut got = 0;
+        while got < head.len() {
+            match reader.read(&mut head[got..]) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(source) => {
+                    return Err(SourceError::Io {
+                        path: format!("{}:{path}", self.file.display()),
+                        source,
+                    });
+                }
+            }
+        }
+        let head = head.get(..got).unwrap_or_default().to_vec();
+        let compressed =
+            head.starts_with(&[0x1f, 0x8b]) || head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]);
+        let expected = blob_digest(path).or_else(|| {
+            if compressed {
+                None
+            } else {
+                self.metadata.diff_ids.get(index).cloned()
+            }
+        });
+        let stream = std::io::BufReader::new(std::io::Cursor::new(head).chain(reader));
+        match expected {
+            Some(expected) if sha256_hex(&expected).is_ok() => {
+                Ok(LayerData::Tar(Box::new(VerifyingReader {
+                    inner: stream,
+                    hasher: Default::default(),
+                    expected,
+                    size: None,
+                    count: 0,
+                })))
+            }
+            _ => Ok(LayerData::Tar(Box::new(stream))),
         }
     }
 }
