@@ -4,7 +4,9 @@
 pub mod apk;
 pub mod bdb;
 pub mod dpkg;
+pub mod npm;
 pub mod os_release;
+pub mod python;
 pub mod rpm;
 
 use super::{FileEntry, FoundPackage, OsRelease};
@@ -47,5 +49,7 @@ pub fn all() -> Vec<Box<dyn Analyzer>> {
         Box::new(dpkg::DpkgAnalyzer),
         Box::new(apk::ApkAnalyzer),
         Box::new(rpm::RpmAnalyzer),
+        Box::new(python::PythonAnalyzer),
+        Box::new(npm::NpmAnalyzer),
     ]
 }
