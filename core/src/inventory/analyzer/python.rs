@@ -57,8 +57,14 @@ fn parse(f: &FileEntry) -> Result<FoundPackage, String> {
         .version
         .filter(|v| !v.is_empty())
         .ok_or("no Version header")?;
-    let purl = Purl::parse(&format!("pkg:pypi/{}@{}", pep503(&name), percent(&version)))
-        .map_err(|e| e.to_string())?;
+    let purl = Purl {
+        ty: "pypi".into(),
+        namespace: None,
+        name: pep503(&name),
+        version: Some(version.clone()),
+        qualifiers: Default::default(),
+        subpath: None,
+    };
     Ok(FoundPackage {
         purl,
         name,
@@ -106,19 +112,6 @@ fn headers(text: &str) -> Headers {
     flush(last, &mut h);
     h.licenses.dedup();
     h
-}
-
-/// Percent-encode what a purl version may not hold literally.
-fn percent(v: &str) -> String {
-    let mut out = String::with_capacity(v.len());
-    for b in v.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b'~' | b'+' | b'!') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 #[cfg(test)]
