@@ -3,6 +3,7 @@
 
 pub mod apk;
 pub mod bdb;
+pub mod cargo_lock;
 pub mod dpkg;
 pub mod npm;
 pub mod os_release;
@@ -51,5 +52,6 @@ pub fn all() -> Vec<Box<dyn Analyzer>> {
         Box::new(rpm::RpmAnalyzer),
         Box::new(python::PythonAnalyzer),
         Box::new(npm::NpmAnalyzer),
+        Box::new(cargo_lock::CargoLockAnalyzer),
     ]
 }
