@@ -1,6 +1,7 @@
 #![no_main]
 //! Fuzz target: any bytes, offered as each metadata file every analyzer reads
-//! (dpkg status, apk installed, rpmdb, os-release, ...), must give packages or
+//! (dpkg status, apk installed, rpmdb, os-release, Python metadata, npm
+//! manifests and locks, Cargo.lock), must give packages or
 //! per-file errors, never a panic.
 use libfuzzer_sys::fuzz_target;
 use stella_core::inventory::analyzer::{self, os_release};
@@ -16,6 +17,10 @@ const PATHS: &[&str] = &[
     "lib/apk/db/installed",
     "var/lib/rpm/rpmdb.sqlite",
     "var/lib/rpm/Packages",
+    "usr/lib/python3/dist-packages/x-1.0.dist-info/METADATA",
+    "app/node_modules/x/package.json",
+    "app/package-lock.json",
+    "src/Cargo.lock",
 ];
 
 fuzz_target!(|data: &[u8]| {
