@@ -254,6 +254,22 @@ macro_rules! ord_via_cmp {
 }
 pub(crate) use ord_via_cmp;
 
+/// The total-order laws (reflexive, antisymmetric, transitive) that every scheme's
+/// property tests check on generated versions.
+#[cfg(test)]
+pub(crate) fn order_laws<T: Ord + std::fmt::Debug>(
+    a: &T,
+    b: &T,
+    c: &T,
+) -> Result<(), proptest::test_runner::TestCaseError> {
+    proptest::prop_assert_eq!(a.cmp(a), Ordering::Equal);
+    proptest::prop_assert_eq!(a.cmp(b), b.cmp(a).reverse());
+    if a <= b && b <= c {
+        proptest::prop_assert!(a <= c);
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
