@@ -254,6 +254,18 @@ macro_rules! ord_via_cmp {
 }
 pub(crate) use ord_via_cmp;
 
+/// SemVer-style pre-release precedence, shared by SemVer, Go and NuGet: a release
+/// (no pre-release identifiers) sorts above every pre-release of the same core;
+/// pre-releases compare identifier by identifier.
+pub(crate) fn pre_release_cmp<T: Ord>(a: &[T], b: &[T]) -> Ordering {
+    match (a.is_empty(), b.is_empty()) {
+        (true, true) => Ordering::Equal,
+        (true, false) => Ordering::Greater,
+        (false, true) => Ordering::Less,
+        (false, false) => a.cmp(b),
+    }
+}
+
 /// The total-order laws (reflexive, antisymmetric, transitive) that every scheme's
 /// property tests check on generated versions.
 #[cfg(test)]

@@ -69,14 +69,9 @@ impl FromStr for NuGetVersion {
 
 impl Ord for NuGetVersion {
     fn cmp(&self, other: &Self) -> Ordering {
-        self.parts.cmp(&other.parts).then_with(|| {
-            match (self.pre.is_empty(), other.pre.is_empty()) {
-                (true, true) => Ordering::Equal,
-                (true, false) => Ordering::Greater,
-                (false, true) => Ordering::Less,
-                (false, false) => self.pre.cmp(&other.pre),
-            }
-        })
+        self.parts
+            .cmp(&other.parts)
+            .then_with(|| super::pre_release_cmp(&self.pre, &other.pre))
     }
 }
 

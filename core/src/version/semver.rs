@@ -122,13 +122,7 @@ impl Ord for SemVer {
             .cmp(&other.major)
             .then_with(|| self.minor.cmp(&other.minor))
             .then_with(|| self.patch.cmp(&other.patch))
-            .then_with(|| match (self.pre.is_empty(), other.pre.is_empty()) {
-                (true, true) => Ordering::Equal,
-                // A pre-release has lower precedence than the release.
-                (true, false) => Ordering::Greater,
-                (false, true) => Ordering::Less,
-                (false, false) => self.pre.cmp(&other.pre),
-            })
+            .then_with(|| super::pre_release_cmp(&self.pre, &other.pre))
     }
 }
 
