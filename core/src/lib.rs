@@ -7,6 +7,7 @@
 
 pub mod advisory;
 pub mod ecosystem;
+mod hex;
 pub mod import;
 pub mod inventory;
 mod json_depth;

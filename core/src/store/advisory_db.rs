@@ -94,7 +94,7 @@ impl PreparedRecord {
         // Serialising a parsed record is infallible: only strings, numbers and
         // JSON values that came from a parser.
         let json = serde_json::to_string(&record).unwrap_or_default();
-        let digest = hex(&Sha256::digest(json.as_bytes()));
+        let digest = crate::hex::encode(&Sha256::digest(json.as_bytes()));
         let mut entries = Vec::new();
         for (idx, affected) in record.affected.iter().enumerate() {
             let Some(package) = &affected.package else {
@@ -449,13 +449,4 @@ fn sqlite(path: &str, source: rusqlite::Error) -> StoreError {
         path: path.to_string(),
         source,
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
 }

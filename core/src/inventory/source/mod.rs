@@ -11,6 +11,7 @@ mod dir;
 mod docker_archive;
 mod oci_dir;
 
+use crate::hex::encode as hex;
 use std::collections::BTreeSet;
 use std::io::{self, Read};
 use std::path::PathBuf;
@@ -232,14 +233,6 @@ fn sha256_hex(digest: &str) -> Result<&str, SourceError> {
             "unsupported or malformed digest {digest:?} (expected sha256:<64 hex>)"
         ))),
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes.iter().fold(String::new(), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
 }
 
 /// Reads a small JSON blob fully (bounded) and checks its digest.
