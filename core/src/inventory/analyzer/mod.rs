@@ -33,12 +33,47 @@ pub struct Analysis {
     pub errors: Vec<AnalyzerError>,
 }
 
+/// What the layer reader keeps of a file an analyzer wants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reduced {
+    /// The whole file.
+    Whole,
+    /// Only this evidence (what `analyze` will parse), e.g. the manifests inside a
+    /// jar or the build-info sections of a binary.
+    Evidence(Vec<u8>),
+    /// Nothing: the file holds nothing this analyzer reads.
+    Nothing,
+}
+
 /// A package database or manifest reader.
 pub trait Analyzer: Send + Sync + std::fmt::Debug {
     /// Short name (`dpkg`, `python`, ...).
     fn name(&self) -> &'static str;
     /// True for the paths (relative, no leading `/`) whose contents this analyzer needs.
     fn wants(&self, path: &str) -> bool;
+    /// True when this analyzer also wants every executable (a regular file with an
+    /// execute bit that starts with the ELF magic), whatever its path; the layer
+    /// reader hands such files to [`Analyzer::reduce`].
+    fn wants_executables(&self) -> bool {
+        false
+    }
+    /// True when [`Analyzer::reduce`] shrinks files: the layer reader then reads
+    /// wanted files up to `LayerLimits::max_reduce_bytes` (not `max_file_bytes`),
+    /// since only the evidence is kept.
+    fn reduces(&self) -> bool {
+        false
+    }
+    /// Called by the layer reader, at read time, with the bytes of a file this
+    /// analyzer wants; returns what to keep. Analyzers of large files keep only the
+    /// evidence they parse later, so archives and binaries are never held whole.
+    fn reduce(&self, _path: &str, _bytes: &[u8]) -> Reduced {
+        Reduced::Whole
+    }
+    /// True for the kept files this analyzer reads: by default those whose path it
+    /// wants. Analyzers of executables recognise their evidence instead.
+    fn accepts(&self, file: &FileEntry) -> bool {
+        self.wants(&file.path)
+    }
     /// Read the wanted files of one image. `os` is the detected distribution, for
     /// purl `distro` qualifiers.
     fn analyze(&self, files: &[&FileEntry], os: Option<&OsRelease>) -> Analysis;
