@@ -14,7 +14,10 @@ use std::path::Path;
 use std::rc::Rc;
 use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
+
 use super::FileEntry;
+use super::analyzer::Reduced;
 
 /// Bounds on what one layer (and the whole file system) may cost.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +30,9 @@ pub struct LayerLimits {
     pub max_entries: u64,
     /// Largest wanted file whose contents are kept; larger ones are skipped and listed.
     pub max_file_bytes: u64,
+    /// Largest file read to be reduced to evidence (archives, executables); only
+    /// the evidence is kept, so this bounds a transient buffer.
+    pub max_reduce_bytes: u64,
     /// Most bytes of wanted contents held for the whole file system.
     pub max_total_bytes: u64,
     /// Longest entry path or link target, in bytes.
@@ -42,6 +48,7 @@ impl Default for LayerLimits {
             max_blob_bytes: 8 << 30,
             max_entries: 2_000_000,
             max_file_bytes: 64 << 20,
+            max_reduce_bytes: 512 << 20,
             max_total_bytes: 1 << 30,
             max_path_bytes: 4096,
             max_link_hops: 40,
@@ -50,7 +57,7 @@ impl Default for LayerLimits {
 }
 
 /// How a layer blob was compressed (detected from its first bytes).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Compression {
     /// Plain tar.
     None,
@@ -61,7 +68,7 @@ pub enum Compression {
 }
 
 /// What reading one layer found.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LayerStats {
     /// Compression detected.
     pub compression: Compression,
@@ -77,6 +84,25 @@ pub struct LayerStats {
     pub whiteouts: u64,
     /// Wanted files skipped because they exceed `max_file_bytes`.
     pub oversized: Vec<String>,
+    /// True when the layer's extract came from the on-disk cache, not the blob.
+    #[serde(skip)]
+    pub from_cache: bool,
+}
+
+impl LayerStats {
+    /// Empty statistics for a layer compressed as given.
+    pub fn new(compression: Compression) -> Self {
+        Self {
+            compression,
+            entries: 0,
+            decompressed_bytes: 0,
+            blob_bytes: 0,
+            collected: 0,
+            whiteouts: 0,
+            oversized: Vec::new(),
+            from_cache: false,
+        }
+    }
 }
 
 /// Why a layer could not be read.
@@ -166,7 +192,7 @@ pub enum LayerError {
 }
 
 /// A node of the file-system view.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 enum Kind {
     Dir,
     /// Regular file; contents only when wanted (or a wanted link's target).
@@ -175,13 +201,17 @@ enum Kind {
     Symlink(String),
     /// Hard link whose target's contents were not at hand, normalised target.
     HardLink(String),
+    /// Hard link to a lower layer's file, resolved when the layer is applied.
+    LowerLink(String),
     /// Device, fifo and other entries.
     Other,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Node {
     kind: Kind,
+    /// Set when the layer is applied (an extract's nodes all belong to it).
+    #[serde(skip)]
     layer: Option<Arc<str>>,
     /// The caller wanted this path (kept so links can be resolved afterwards).
     wanted: bool,
@@ -283,291 +313,448 @@ const ZSTD_MAGIC: &[u8] = &[0x28, 0xb5, 0x2f, 0xfd];
 const WHITEOUT: &str = ".wh.";
 const OPAQUE: &str = ".wh..wh..opq";
 
+/// How the layer reader treats a path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Want {
+    /// Not wanted: the path is recorded, its contents are not.
+    No,
+    /// Keep the whole file (up to `max_file_bytes`).
+    Whole,
+    /// Read the file (up to `max_reduce_bytes`) and keep what [`Selection::reduce`] returns.
+    Reduce,
+}
+
+/// The caller's choice of what to keep from each layer.
+pub trait Selection {
+    /// How to treat the file at `path`.
+    fn want(&self, path: &str) -> Want;
+    /// True when executables that `want` passes over (regular files with an execute
+    /// bit that start with the ELF magic) go to [`Selection::reduce_executable`].
+    fn wants_executables(&self) -> bool {
+        false
+    }
+    /// What to keep of a [`Want::Reduce`] file.
+    fn reduce(&self, _path: &str, _bytes: &[u8]) -> Reduced {
+        Reduced::Whole
+    }
+    /// What to keep of an executable.
+    fn reduce_executable(&self, _path: &str, _bytes: &[u8]) -> Reduced {
+        Reduced::Nothing
+    }
+}
+
+impl<F: Fn(&str) -> bool> Selection for F {
+    fn want(&self, path: &str) -> Want {
+        if self(path) { Want::Whole } else { Want::No }
+    }
+}
+
+/// What one layer contributes, read on its own so that layers can be read in
+/// parallel and cached by digest: its entries, whiteouts and opaque directories.
+/// [`FileSystem::apply`] puts it on top of the layers below.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerExtract {
+    digest: String,
+    entries: BTreeMap<String, Node>,
+    whiteouts: BTreeSet<String>,
+    opaque: BTreeSet<String>,
+    /// What reading the layer found.
+    pub stats: LayerStats,
+}
+
+impl LayerExtract {
+    /// The digest the layer was read under (empty when unknown).
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
+}
+
+const ELF_MAGIC: &[u8] = b"\x7fELF";
+
+/// Reads one layer blob (tar, gzip tar or zstd tar, detected by magic bytes) on its
+/// own, keeping what `selection` asks for. The blob is read to its end so a
+/// verifying reader sees all of it.
+pub fn read_layer(
+    digest: &str,
+    reader: impl Read,
+    selection: &dyn Selection,
+    limits: &LayerLimits,
+) -> Result<LayerExtract, LayerError> {
+    let layer = digest.to_string();
+    let blob_exceeded = Rc::new(Cell::new(false));
+    let mut raw = Limited {
+        inner: reader,
+        count: 0,
+        limit: limits.max_blob_bytes,
+        exceeded: blob_exceeded.clone(),
+    };
+    let read_err = |context: &'static str, source: io::Error, blob: &Rc<Cell<bool>>| {
+        if blob.get() {
+            LayerError::BlobTooLarge {
+                layer: layer.clone(),
+                limit: limits.max_blob_bytes,
+            }
+        } else {
+            LayerError::Read {
+                layer: layer.clone(),
+                context,
+                source,
+            }
+        }
+    };
+    // Peek at the magic bytes, then hand them back in front of the rest.
+    let mut magic = [0u8; 6];
+    let mut got = 0;
+    while got < magic.len() {
+        match raw.read(&mut magic[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(read_err("reading blob", e, &blob_exceeded)),
+        }
+    }
+    let head = magic.get(..got).unwrap_or_default();
+    let compression = if head.starts_with(GZIP_MAGIC) {
+        Compression::Gzip
+    } else if head.starts_with(ZSTD_MAGIC) {
+        Compression::Zstd
+    } else if head.starts_with(b"BZh") {
+        return Err(LayerError::UnsupportedCompression {
+            layer,
+            format: "bzip2",
+        });
+    } else if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
+        return Err(LayerError::UnsupportedCompression {
+            layer,
+            format: "xz",
+        });
+    } else {
+        Compression::None
+    };
+    let mut stats = LayerStats::new(compression);
+    let tar_exceeded = Rc::new(Cell::new(false));
+    let staged = {
+        let chained = io::Cursor::new(head.to_vec()).chain(&mut raw);
+        let decoded: Box<dyn Read + '_> = match compression {
+            Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(chained)),
+            Compression::Zstd => Box::new(
+                zstd::stream::read::Decoder::new(chained)
+                    .map_err(|e| read_err("starting zstd", e, &blob_exceeded))?,
+            ),
+            Compression::None => Box::new(chained),
+        };
+        let mut tar_stream = Limited {
+            inner: decoded,
+            count: 0,
+            limit: limits.max_layer_bytes,
+            exceeded: tar_exceeded.clone(),
+        };
+        let result = read_entries(&layer, &mut tar_stream, selection, limits, &mut stats);
+        // Drain what follows the end-of-archive marker: verifying readers and the
+        // decompressor's own checks need the whole stream.
+        let result = result.and_then(|staged| {
+            io::copy(&mut tar_stream, &mut io::sink())
+                .map(|_| staged)
+                .map_err(|e| read_err("reading past end of archive", e, &blob_exceeded))
+        });
+        stats.decompressed_bytes = tar_stream.count;
+        if tar_exceeded.get() {
+            return Err(LayerError::DecompressedTooLarge {
+                layer,
+                limit: limits.max_layer_bytes,
+            });
+        }
+        result.map_err(|e| match e {
+            LayerError::Read {
+                source, context, ..
+            } => read_err(context, source, &blob_exceeded),
+            other => other,
+        })?
+    };
+    io::copy(&mut raw, &mut io::sink())
+        .map_err(|e| read_err("reading blob trailer", e, &blob_exceeded))?;
+    stats.blob_bytes = raw.count;
+    Ok(LayerExtract {
+        digest: layer,
+        entries: staged.entries,
+        whiteouts: staged.whiteouts,
+        opaque: staged.opaque,
+        stats,
+    })
+}
+
+/// A layer's own entries, before they meet the layers below.
+struct Staged {
+    entries: BTreeMap<String, Node>,
+    whiteouts: BTreeSet<String>,
+    opaque: BTreeSet<String>,
+}
+
+/// What to keep of a file `want`ed (or an executable), given its bytes.
+fn keep(reduced: Reduced, bytes: Vec<u8>) -> Option<Vec<u8>> {
+    match reduced {
+        Reduced::Whole => Some(bytes),
+        Reduced::Evidence(e) => Some(e),
+        Reduced::Nothing => None,
+    }
+}
+
+/// Reads what `selection` keeps of one regular file of `size` bytes from `src`;
+/// `None` when nothing is kept. Files over their cap are listed as oversized.
+#[allow(clippy::too_many_arguments)]
+fn read_kept(
+    path: &str,
+    size: u64,
+    want: Want,
+    executable: bool,
+    selection: &dyn Selection,
+    limits: &LayerLimits,
+    stats: &mut LayerStats,
+    mut src: impl Read,
+) -> io::Result<Option<Vec<u8>>> {
+    if want == Want::No && !executable {
+        return Ok(None);
+    }
+    let cap = if want == Want::Whole {
+        limits.max_file_bytes
+    } else {
+        limits.max_reduce_bytes
+    };
+    if size > cap {
+        stats.oversized.push(path.to_string());
+        return Ok(None);
+    }
+    let mut buf = Vec::new();
+    if want == Want::No {
+        // An executable is read past its first bytes only when it is ELF.
+        (&mut src)
+            .take(ELF_MAGIC.len() as u64)
+            .read_to_end(&mut buf)?;
+        if buf != ELF_MAGIC {
+            return Ok(None);
+        }
+    }
+    (&mut src)
+        .take(cap.saturating_sub(buf.len() as u64))
+        .read_to_end(&mut buf)?;
+    let kept = match want {
+        Want::Whole => Some(buf),
+        Want::Reduce => keep(selection.reduce(path, &buf), buf),
+        Want::No => keep(selection.reduce_executable(path, &buf), buf),
+    };
+    match kept {
+        Some(c) if c.len() as u64 > limits.max_file_bytes => {
+            stats.oversized.push(path.to_string());
+            Ok(None)
+        }
+        other => Ok(other),
+    }
+}
+
+fn read_entries(
+    layer: &str,
+    stream: &mut dyn Read,
+    selection: &dyn Selection,
+    limits: &LayerLimits,
+    stats: &mut LayerStats,
+) -> Result<Staged, LayerError> {
+    let read_err = |context: &'static str, source: io::Error| LayerError::Read {
+        layer: layer.to_string(),
+        context,
+        source,
+    };
+    let mut archive = tar::Archive::new(stream);
+    let entries = archive.entries().map_err(|e| read_err("reading tar", e))?;
+    // This layer's entries are merged after its whiteouts hit the lower layers (a
+    // whiteout never hides an entry of its own layer).
+    let mut staged: BTreeMap<String, Node> = BTreeMap::new();
+    let mut staged_bytes: u64 = 0;
+    let mut whiteouts: BTreeSet<String> = BTreeSet::new();
+    let mut opaque: BTreeSet<String> = BTreeSet::new();
+    let executables = selection.wants_executables();
+    for entry in entries {
+        let mut entry = entry.map_err(|e| read_err("reading tar entry", e))?;
+        stats.entries += 1;
+        if stats.entries > limits.max_entries {
+            return Err(LayerError::TooManyEntries {
+                layer: layer.to_string(),
+                limit: limits.max_entries,
+            });
+        }
+        let raw_path = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        if raw_path.len() > limits.max_path_bytes {
+            return Err(LayerError::PathTooLong {
+                layer: layer.to_string(),
+                len: raw_path.len(),
+                limit: limits.max_path_bytes,
+            });
+        }
+        let path = normalise(&raw_path).ok_or_else(|| LayerError::UnsafePath {
+            layer: layer.to_string(),
+            path: raw_path.clone(),
+        })?;
+        let size = entry.size();
+        if size > limits.max_layer_bytes {
+            return Err(LayerError::EntryTooLarge {
+                layer: layer.to_string(),
+                path,
+                size,
+                limit: limits.max_layer_bytes,
+            });
+        }
+        if path.is_empty() {
+            continue; // the root directory itself
+        }
+        let (dir, name) = split_parent(&path);
+        if name == OPAQUE {
+            stats.whiteouts += 1;
+            opaque.insert(dir.to_string());
+            continue;
+        }
+        if let Some(hidden) = name.strip_prefix(WHITEOUT) {
+            stats.whiteouts += 1;
+            // `.wh..wh.*` other than the opaque marker are aufs bookkeeping.
+            if !hidden.starts_with(WHITEOUT) && !hidden.is_empty() {
+                whiteouts.insert(join(dir, hidden));
+            }
+            continue;
+        }
+        let link_target = || -> Result<String, LayerError> {
+            let bytes = entry.link_name_bytes().unwrap_or_default();
+            if bytes.len() > limits.max_path_bytes {
+                return Err(LayerError::PathTooLong {
+                    layer: layer.to_string(),
+                    len: bytes.len(),
+                    limit: limits.max_path_bytes,
+                });
+            }
+            Ok(String::from_utf8_lossy(&bytes).into_owned())
+        };
+        let want = selection.want(&path);
+        let mut wanted = want != Want::No;
+        let entry_type = entry.header().entry_type();
+        let kind = match entry_type {
+            tar::EntryType::Directory => Kind::Dir,
+            tar::EntryType::Symlink => Kind::Symlink(link_target()?),
+            tar::EntryType::Link => {
+                let raw_target = link_target()?;
+                let target = normalise(&raw_target).ok_or_else(|| LayerError::UnsafePath {
+                    layer: layer.to_string(),
+                    path: raw_target.clone(),
+                })?;
+                // Copy the target's contents now: a later whiteout of the target
+                // does not affect the link. A target in a lower layer is looked up
+                // when the layer is applied.
+                match staged.get(&target).map(|n| &n.kind) {
+                    Some(Kind::File(Some(c))) if wanted => {
+                        staged_bytes += c.len() as u64;
+                        Kind::File(Some(c.clone()))
+                    }
+                    Some(Kind::File(_)) if !wanted => Kind::File(None),
+                    Some(_) => Kind::HardLink(target),
+                    None => Kind::LowerLink(target),
+                }
+            }
+            tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
+                let executable = want == Want::No
+                    && executables
+                    && size >= ELF_MAGIC.len() as u64
+                    && entry.header().mode().is_ok_and(|m| m & 0o111 != 0);
+                let kept = read_kept(
+                    &path, size, want, executable, selection, limits, stats, &mut entry,
+                )
+                .map_err(|e| read_err("reading file contents", e))?;
+                match kept {
+                    Some(c) => {
+                        // Bytes this entry replaces in this layer are freed.
+                        let replaced = staged.get(&path).map_or(0, node_bytes);
+                        if staged_bytes
+                            .saturating_add(c.len() as u64)
+                            .saturating_sub(replaced)
+                            > limits.max_total_bytes
+                        {
+                            return Err(LayerError::ContentsTooLarge {
+                                layer: layer.to_string(),
+                                limit: limits.max_total_bytes,
+                            });
+                        }
+                        staged_bytes += c.len() as u64;
+                        stats.collected += 1;
+                        wanted = true;
+                        Kind::File(Some(Arc::new(c)))
+                    }
+                    None => Kind::File(None),
+                }
+            }
+            tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo => Kind::Other,
+            // Extension headers the tar reader did not fold in: not file-system entries.
+            _ => continue,
+        };
+        // A non-directory replaces whatever this layer put below the same path.
+        if kind != Kind::Dir {
+            staged_bytes -= remove_below(&mut staged, &path).min(staged_bytes);
+        }
+        if let Some(old) = staged.insert(
+            path,
+            Node {
+                kind,
+                layer: None,
+                wanted,
+            },
+        ) {
+            staged_bytes -= node_bytes(&old).min(staged_bytes);
+        }
+    }
+    Ok(Staged {
+        entries: staged,
+        whiteouts,
+        opaque,
+    })
+}
+
 impl FileSystem {
     /// An empty file system.
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// Reads one layer blob (tar, gzip tar or zstd tar, detected by magic bytes) on top
-    /// of the layers applied so far, keeping contents of files for which `wants` is
-    /// true. The blob is read to its end so a verifying reader sees all of it.
+    /// Reads one layer blob with [`read_layer`] and applies it on top of the layers
+    /// applied so far.
     pub fn apply_layer(
         &mut self,
         digest: &str,
         reader: impl Read,
-        wants: &dyn Fn(&str) -> bool,
+        selection: &dyn Selection,
+        limits: &LayerLimits,
+    ) -> Result<LayerStats, LayerError> {
+        let extract = read_layer(digest, reader, selection, limits)?;
+        self.apply(extract, limits)
+    }
+
+    /// Puts a layer read by [`read_layer`] on top of the layers applied so far.
+    pub fn apply(
+        &mut self,
+        extract: LayerExtract,
         limits: &LayerLimits,
     ) -> Result<LayerStats, LayerError> {
         self.max_link_hops = limits.max_link_hops;
-        let layer = digest.to_string();
-        let blob_exceeded = Rc::new(Cell::new(false));
-        let mut raw = Limited {
-            inner: reader,
-            count: 0,
-            limit: limits.max_blob_bytes,
-            exceeded: blob_exceeded.clone(),
-        };
-        let read_err = |context: &'static str, source: io::Error, blob: &Rc<Cell<bool>>| {
-            if blob.get() {
-                LayerError::BlobTooLarge {
-                    layer: layer.clone(),
-                    limit: limits.max_blob_bytes,
-                }
-            } else {
-                LayerError::Read {
-                    layer: layer.clone(),
-                    context,
-                    source,
-                }
-            }
-        };
-        // Peek at the magic bytes, then hand them back in front of the rest.
-        let mut magic = [0u8; 6];
-        let mut got = 0;
-        while got < magic.len() {
-            match raw.read(&mut magic[got..]) {
-                Ok(0) => break,
-                Ok(n) => got += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(read_err("reading blob", e, &blob_exceeded)),
-            }
-        }
-        let head = magic.get(..got).unwrap_or_default();
-        let compression = if head.starts_with(GZIP_MAGIC) {
-            Compression::Gzip
-        } else if head.starts_with(ZSTD_MAGIC) {
-            Compression::Zstd
-        } else if head.starts_with(b"BZh") {
-            return Err(LayerError::UnsupportedCompression {
-                layer,
-                format: "bzip2",
-            });
-        } else if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
-            return Err(LayerError::UnsupportedCompression {
-                layer,
-                format: "xz",
-            });
-        } else {
-            Compression::None
-        };
-        let mut stats = LayerStats {
-            compression,
-            entries: 0,
-            decompressed_bytes: 0,
-            blob_bytes: 0,
-            collected: 0,
-            whiteouts: 0,
-            oversized: Vec::new(),
-        };
-        let tar_exceeded = Rc::new(Cell::new(false));
-        {
-            let chained = io::Cursor::new(head.to_vec()).chain(&mut raw);
-            let decoded: Box<dyn Read + '_> = match compression {
-                Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(chained)),
-                Compression::Zstd => Box::new(
-                    zstd::stream::read::Decoder::new(chained)
-                        .map_err(|e| read_err("starting zstd", e, &blob_exceeded))?,
-                ),
-                Compression::None => Box::new(chained),
-            };
-            let mut tar_stream = Limited {
-                inner: decoded,
-                count: 0,
-                limit: limits.max_layer_bytes,
-                exceeded: tar_exceeded.clone(),
-            };
-            let result = self.read_tar(&layer, &mut tar_stream, wants, limits, &mut stats);
-            // Drain what follows the end-of-archive marker: verifying readers and the
-            // decompressor's own checks need the whole stream.
-            let result = result.and_then(|()| {
-                io::copy(&mut tar_stream, &mut io::sink())
-                    .map(|_| ())
-                    .map_err(|e| read_err("reading past end of archive", e, &blob_exceeded))
-            });
-            stats.decompressed_bytes = tar_stream.count;
-            if tar_exceeded.get() {
-                return Err(LayerError::DecompressedTooLarge {
-                    layer,
-                    limit: limits.max_layer_bytes,
-                });
-            }
-            result.map_err(|e| match e {
-                LayerError::Read {
-                    source, context, ..
-                } => read_err(context, source, &blob_exceeded),
-                other => other,
-            })?;
-        }
-        io::copy(&mut raw, &mut io::sink())
-            .map_err(|e| read_err("reading blob trailer", e, &blob_exceeded))?;
-        stats.blob_bytes = raw.count;
-        Ok(stats)
-    }
-
-    fn read_tar(
-        &mut self,
-        layer: &str,
-        stream: &mut dyn Read,
-        wants: &dyn Fn(&str) -> bool,
-        limits: &LayerLimits,
-        stats: &mut LayerStats,
-    ) -> Result<(), LayerError> {
-        let layer_arc: Option<Arc<str>> = if layer.is_empty() {
-            None
-        } else {
-            Some(Arc::from(layer))
-        };
-        let read_err = |context: &'static str, source: io::Error| LayerError::Read {
-            layer: layer.to_string(),
-            context,
-            source,
-        };
-        let mut archive = tar::Archive::new(stream);
-        let entries = archive.entries().map_err(|e| read_err("reading tar", e))?;
-        // This layer's entries, merged after its whiteouts hit the lower layers (a
-        // whiteout never hides an entry of its own layer).
-        let mut staged: BTreeMap<String, Node> = BTreeMap::new();
-        let mut staged_bytes: u64 = 0;
-        let mut whiteouts: BTreeSet<String> = BTreeSet::new();
-        let mut opaque: BTreeSet<String> = BTreeSet::new();
-        for entry in entries {
-            let mut entry = entry.map_err(|e| read_err("reading tar entry", e))?;
-            stats.entries += 1;
-            if stats.entries > limits.max_entries {
-                return Err(LayerError::TooManyEntries {
-                    layer: layer.to_string(),
-                    limit: limits.max_entries,
-                });
-            }
-            let raw_path = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-            if raw_path.len() > limits.max_path_bytes {
-                return Err(LayerError::PathTooLong {
-                    layer: layer.to_string(),
-                    len: raw_path.len(),
-                    limit: limits.max_path_bytes,
-                });
-            }
-            let path = normalise(&raw_path).ok_or_else(|| LayerError::UnsafePath {
-                layer: layer.to_string(),
-                path: raw_path.clone(),
-            })?;
-            let size = entry.size();
-            if size > limits.max_layer_bytes {
-                return Err(LayerError::EntryTooLarge {
-                    layer: layer.to_string(),
-                    path,
-                    size,
-                    limit: limits.max_layer_bytes,
-                });
-            }
-            if path.is_empty() {
-                continue; // the root directory itself
-            }
-            let (dir, name) = split_parent(&path);
-            if name == OPAQUE {
-                stats.whiteouts += 1;
-                opaque.insert(dir.to_string());
-                continue;
-            }
-            if let Some(hidden) = name.strip_prefix(WHITEOUT) {
-                stats.whiteouts += 1;
-                // `.wh..wh.*` other than the opaque marker are aufs bookkeeping.
-                if !hidden.starts_with(WHITEOUT) && !hidden.is_empty() {
-                    whiteouts.insert(join(dir, hidden));
-                }
-                continue;
-            }
-            let link_target = || -> Result<String, LayerError> {
-                let bytes = entry.link_name_bytes().unwrap_or_default();
-                if bytes.len() > limits.max_path_bytes {
-                    return Err(LayerError::PathTooLong {
-                        layer: layer.to_string(),
-                        len: bytes.len(),
-                        limit: limits.max_path_bytes,
-                    });
-                }
-                Ok(String::from_utf8_lossy(&bytes).into_owned())
-            };
-            let wanted = wants(&path);
-            let entry_type = entry.header().entry_type();
-            let kind = match entry_type {
-                tar::EntryType::Directory => Kind::Dir,
-                tar::EntryType::Symlink => Kind::Symlink(link_target()?),
-                tar::EntryType::Link => {
-                    let raw_target = link_target()?;
-                    let target = normalise(&raw_target).ok_or_else(|| LayerError::UnsafePath {
-                        layer: layer.to_string(),
-                        path: raw_target.clone(),
-                    })?;
-                    // Copy the target's contents now: a later whiteout of the target
-                    // does not affect the link.
-                    let found = staged
-                        .get(&target)
-                        .or_else(|| self.nodes.get(&target))
-                        .map(|n| n.kind.clone());
-                    match found {
-                        Some(Kind::File(Some(c))) if wanted => {
-                            staged_bytes += c.len() as u64;
-                            Kind::File(Some(c))
-                        }
-                        Some(Kind::File(_)) if !wanted => Kind::File(None),
-                        _ => Kind::HardLink(target),
-                    }
-                }
-                tar::EntryType::Regular
-                | tar::EntryType::Continuous
-                | tar::EntryType::GNUSparse => {
-                    if wanted {
-                        if size > limits.max_file_bytes {
-                            stats.oversized.push(path.clone());
-                            Kind::File(None)
-                        } else {
-                            // Bytes this entry replaces (in this layer or below) are freed.
-                            let replaced = self.nodes.get(&path).map_or(0, node_bytes)
-                                + staged.get(&path).map_or(0, node_bytes);
-                            if self
-                                .content_bytes
-                                .saturating_add(staged_bytes)
-                                .saturating_add(size)
-                                .saturating_sub(replaced)
-                                > limits.max_total_bytes
-                            {
-                                return Err(LayerError::ContentsTooLarge {
-                                    layer: layer.to_string(),
-                                    limit: limits.max_total_bytes,
-                                });
-                            }
-                            let mut buf = Vec::new();
-                            (&mut entry)
-                                .take(limits.max_file_bytes)
-                                .read_to_end(&mut buf)
-                                .map_err(|e| read_err("reading file contents", e))?;
-                            staged_bytes += buf.len() as u64;
-                            stats.collected += 1;
-                            Kind::File(Some(Arc::new(buf)))
-                        }
-                    } else {
-                        Kind::File(None)
-                    }
-                }
-                tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo => Kind::Other,
-                // Extension headers the tar reader did not fold in: not file-system entries.
-                _ => continue,
-            };
-            // A non-directory replaces whatever this layer put below the same path.
-            if kind != Kind::Dir {
-                staged_bytes -= remove_below(&mut staged, &path).min(staged_bytes);
-            }
-            if let Some(old) = staged.insert(
-                path,
-                Node {
-                    kind,
-                    layer: layer_arc.clone(),
-                    wanted,
-                },
-            ) {
-                staged_bytes -= node_bytes(&old).min(staged_bytes);
+        let LayerExtract {
+            digest,
+            mut entries,
+            whiteouts,
+            opaque,
+            stats,
+        } = extract;
+        let layer: Option<Arc<str>> = (!digest.is_empty()).then(|| Arc::from(digest.as_str()));
+        for node in entries.values_mut() {
+            node.layer = layer.clone();
+            // Hard links into lower layers take the target's contents as they are now.
+            if let Kind::LowerLink(target) = &node.kind {
+                node.kind = match self.nodes.get(target).map(|n| &n.kind) {
+                    Some(Kind::File(Some(c))) if node.wanted => Kind::File(Some(c.clone())),
+                    Some(Kind::File(_)) if !node.wanted => Kind::File(None),
+                    _ => Kind::HardLink(target.clone()),
+                };
             }
         }
         // Whiteouts and opaque markers act on the lower layers only.
@@ -580,7 +767,7 @@ impl FileSystem {
                 self.content_bytes -= node_bytes(&old).min(self.content_bytes);
             }
         }
-        for (path, node) in staged {
+        for (path, node) in entries {
             if node.kind != Kind::Dir {
                 self.content_bytes -= remove_below(&mut self.nodes, &path).min(self.content_bytes);
             }
@@ -589,7 +776,13 @@ impl FileSystem {
                 self.content_bytes -= node_bytes(&old).min(self.content_bytes);
             }
         }
-        Ok(())
+        if self.content_bytes > limits.max_total_bytes {
+            return Err(LayerError::ContentsTooLarge {
+                layer: digest,
+                limit: limits.max_total_bytes,
+            });
+        }
+        Ok(stats)
     }
 
     /// Reads a plain root file system (a directory) as one pseudo-layer without a
@@ -597,93 +790,122 @@ impl FileSystem {
     pub fn apply_dir(
         &mut self,
         root: &Path,
-        wants: &dyn Fn(&str) -> bool,
+        selection: &dyn Selection,
         limits: &LayerLimits,
     ) -> Result<LayerStats, LayerError> {
-        self.max_link_hops = limits.max_link_hops;
-        let mut stats = LayerStats {
-            compression: Compression::None,
-            entries: 0,
-            decompressed_bytes: 0,
-            blob_bytes: 0,
-            collected: 0,
-            whiteouts: 0,
-            oversized: Vec::new(),
-        };
-        let err = |context: &'static str, source: io::Error| LayerError::Read {
-            layer: "-".to_string(),
-            context,
-            source,
-        };
-        let mut stack = vec![(root.to_path_buf(), String::new())];
-        while let Some((dir, rel)) = stack.pop() {
-            let read = std::fs::read_dir(&dir).map_err(|e| err("listing directory", e))?;
-            for item in read {
-                let item = item.map_err(|e| err("listing directory", e))?;
-                stats.entries += 1;
-                if stats.entries > limits.max_entries {
-                    return Err(LayerError::TooManyEntries {
-                        layer: "-".to_string(),
-                        limit: limits.max_entries,
-                    });
-                }
-                let name = item.file_name().to_string_lossy().into_owned();
-                let path = join(&rel, &name);
-                if path.len() > limits.max_path_bytes {
-                    return Err(LayerError::PathTooLong {
-                        layer: "-".to_string(),
-                        len: path.len(),
-                        limit: limits.max_path_bytes,
-                    });
-                }
-                let meta = std::fs::symlink_metadata(item.path())
-                    .map_err(|e| err("reading file metadata", e))?;
-                let wanted = wants(&path);
-                let ft = meta.file_type();
-                let kind = if ft.is_dir() {
-                    stack.push((item.path(), path.clone()));
-                    Kind::Dir
-                } else if ft.is_symlink() {
-                    let target =
-                        std::fs::read_link(item.path()).map_err(|e| err("reading symlink", e))?;
-                    Kind::Symlink(target.to_string_lossy().into_owned())
-                } else if ft.is_file() {
-                    if !wanted {
-                        Kind::File(None)
-                    } else if meta.len() > limits.max_file_bytes {
-                        stats.oversized.push(path.clone());
-                        Kind::File(None)
-                    } else {
-                        if self.content_bytes.saturating_add(meta.len()) > limits.max_total_bytes {
+        let extract = read_dir(root, selection, limits)?;
+        self.apply(extract, limits)
+    }
+}
+
+/// Reads a plain root file system (a directory) as one pseudo-layer without a
+/// digest. Symlinks are recorded, not followed; nothing outside `root` is read.
+pub fn read_dir(
+    root: &Path,
+    selection: &dyn Selection,
+    limits: &LayerLimits,
+) -> Result<LayerExtract, LayerError> {
+    let mut entries: BTreeMap<String, Node> = BTreeMap::new();
+    let mut content_bytes: u64 = 0;
+    let mut stats = LayerStats::new(Compression::None);
+    let executables = selection.wants_executables();
+    let err = |context: &'static str, source: io::Error| LayerError::Read {
+        layer: "-".to_string(),
+        context,
+        source,
+    };
+    let mut stack = vec![(root.to_path_buf(), String::new())];
+    while let Some((dir, rel)) = stack.pop() {
+        let read = std::fs::read_dir(&dir).map_err(|e| err("listing directory", e))?;
+        for item in read {
+            let item = item.map_err(|e| err("listing directory", e))?;
+            stats.entries += 1;
+            if stats.entries > limits.max_entries {
+                return Err(LayerError::TooManyEntries {
+                    layer: "-".to_string(),
+                    limit: limits.max_entries,
+                });
+            }
+            let name = item.file_name().to_string_lossy().into_owned();
+            let path = join(&rel, &name);
+            if path.len() > limits.max_path_bytes {
+                return Err(LayerError::PathTooLong {
+                    layer: "-".to_string(),
+                    len: path.len(),
+                    limit: limits.max_path_bytes,
+                });
+            }
+            let meta = std::fs::symlink_metadata(item.path())
+                .map_err(|e| err("reading file metadata", e))?;
+            let want = selection.want(&path);
+            let mut wanted = want != Want::No;
+            let ft = meta.file_type();
+            let kind = if ft.is_dir() {
+                stack.push((item.path(), path.clone()));
+                Kind::Dir
+            } else if ft.is_symlink() {
+                let target =
+                    std::fs::read_link(item.path()).map_err(|e| err("reading symlink", e))?;
+                Kind::Symlink(target.to_string_lossy().into_owned())
+            } else if ft.is_file() {
+                let executable = want == Want::No
+                    && executables
+                    && std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o111 != 0;
+                let kept = if want == Want::No && !executable {
+                    None
+                } else {
+                    let file = std::fs::File::open(item.path())
+                        .map_err(|e| err("reading file contents", e))?;
+                    read_kept(
+                        &path,
+                        meta.len(),
+                        want,
+                        executable,
+                        selection,
+                        limits,
+                        &mut stats,
+                        file,
+                    )
+                    .map_err(|e| err("reading file contents", e))?
+                };
+                match kept {
+                    Some(c) => {
+                        if content_bytes.saturating_add(c.len() as u64) > limits.max_total_bytes {
                             return Err(LayerError::ContentsTooLarge {
                                 layer: "-".to_string(),
                                 limit: limits.max_total_bytes,
                             });
                         }
-                        let mut buf = Vec::new();
-                        std::fs::File::open(item.path())
-                            .and_then(|f| f.take(limits.max_file_bytes).read_to_end(&mut buf))
-                            .map_err(|e| err("reading file contents", e))?;
-                        self.content_bytes += buf.len() as u64;
+                        content_bytes += c.len() as u64;
                         stats.collected += 1;
-                        Kind::File(Some(Arc::new(buf)))
+                        wanted = true;
+                        Kind::File(Some(Arc::new(c)))
                     }
-                } else {
-                    Kind::Other
-                };
-                self.nodes.insert(
-                    path,
-                    Node {
-                        kind,
-                        layer: None,
-                        wanted,
-                    },
-                );
-            }
+                    None => Kind::File(None),
+                }
+            } else {
+                Kind::Other
+            };
+            entries.insert(
+                path,
+                Node {
+                    kind,
+                    layer: None,
+                    wanted,
+                },
+            );
         }
-        Ok(stats)
     }
+    Ok(LayerExtract {
+        digest: String::new(),
+        entries,
+        whiteouts: BTreeSet::new(),
+        opaque: BTreeSet::new(),
+        stats,
+    })
+}
 
+impl FileSystem {
     /// Resolves `path` in the final view, following symlinks in every component and
     /// a hard link in the last; returns the real path, or `None` when a component is
     /// missing or the hop budget runs out. Never leaves the image root.

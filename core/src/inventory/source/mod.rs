@@ -76,7 +76,7 @@ impl std::fmt::Debug for LayerData<'_> {
 }
 
 /// A container image whose layers can be read in order.
-pub trait ImageSource: std::fmt::Debug {
+pub trait ImageSource: std::fmt::Debug + Send + Sync {
     /// Image metadata.
     fn metadata(&self) -> &ImageMetadata;
     /// The layers, bottom first.
@@ -212,8 +212,8 @@ fn read_all_layers(
     for (i, info) in source.layers().iter().enumerate() {
         let digest = info.digest.clone().unwrap_or_default();
         let s = match source.open_layer(i)? {
-            LayerData::Tar(reader) => fs.apply_layer(&digest, reader, wants, limits)?,
-            LayerData::Dir(root) => fs.apply_dir(&root, wants, limits)?,
+            LayerData::Tar(reader) => fs.apply_layer(&digest, reader, &wants, limits)?,
+            LayerData::Dir(root) => fs.apply_dir(&root, &wants, limits)?,
         };
         stats.push(s);
     }
