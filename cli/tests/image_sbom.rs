@@ -35,14 +35,22 @@ fn truth() -> serde_json::Value {
     serde_json::from_str(&text).expect("truth JSON")
 }
 
+/// A layer cache of this test process alone, so no entry of an older build is served.
+fn cache_dir() -> &'static std::path::Path {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    DIR.get_or_init(|| tempfile::tempdir().expect("tempdir"))
+        .path()
+}
+
 fn stella(args: &[&str]) -> std::process::Output {
+    stella_with_cache(args, cache_dir())
+}
+
+fn stella_with_cache(args: &[&str], cache: &std::path::Path) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_stella"))
         .args(args)
         .env_remove("STELLA_DB")
-        .env(
-            "STELLA_CACHE_DIR",
-            image().join("..").join("stella-cache-test"),
-        )
+        .env("STELLA_CACHE_DIR", cache)
         .output()
         .expect("run stella")
 }
@@ -128,6 +136,22 @@ fn oci_layout_matches_ground_truth() {
 fn docker_archive_matches_ground_truth() {
     let src = format!("docker-archive:{}", image().join("app.tar").display());
     check_against_truth(&src);
+}
+
+#[test]
+fn a_cached_second_build_is_byte_identical() {
+    let cache = tempfile::tempdir().expect("tempdir");
+    let src = format!("oci-dir:{}:app", image().join("oci").display());
+    let args = ["sbom", src.as_str(), "--output", "cyclonedx"];
+    let first = stella_with_cache(&args, cache.path());
+    assert!(first.status.success());
+    let layers = std::fs::read_dir(cache.path().join("layers"))
+        .expect("cache written")
+        .count();
+    assert!(layers >= 5, "one cache entry per layer, got {layers}");
+    let second = stella_with_cache(&args, cache.path());
+    assert!(second.status.success());
+    assert_eq!(first.stdout, second.stdout);
 }
 
 #[test]

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use stella_core::inventory::analyzer;
-use stella_core::inventory::builder::{BuildOutcome, build};
-use stella_core::inventory::layer::LayerLimits;
+use stella_core::inventory::builder::{BuildOptions, BuildOutcome, build};
+use stella_core::inventory::cache::LayerCache;
 use stella_core::inventory::source;
 use stella_core::sbom::SbomFormat;
 
@@ -45,12 +45,13 @@ pub fn build_from_source(spec: &str, platform: Option<&str>) -> anyhow::Result<B
     let image = source::open(spec, platform).with_context(|| format!("opening image {spec}"))?;
     let analyzers = analyzer::all();
     let bar = progress::bar(image.layers().len() as u64, "reading layers");
-    let outcome = build(
-        image.as_ref(),
-        &analyzers,
-        &LayerLimits::default(),
-        |done, _| bar.set_position(done as u64),
-    )
+    let options = BuildOptions {
+        cache: LayerCache::from_env(),
+        ..BuildOptions::default()
+    };
+    let outcome = build(image.as_ref(), &analyzers, &options, |done, _| {
+        bar.set_position(done as u64)
+    })
     .with_context(|| format!("reading image {spec}"))?;
     bar.finish_and_clear();
     for e in &outcome.errors {

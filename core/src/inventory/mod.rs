@@ -4,6 +4,7 @@
 
 pub mod analyzer;
 pub mod builder;
+pub mod cache;
 pub mod compose;
 pub mod layer;
 pub mod source;
