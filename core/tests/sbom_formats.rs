@@ -487,6 +487,7 @@ fn sbom_strategy() -> impl Strategy<Value = Sbom> {
         proptest::option::of("sha256:[0-9a-f]{64}"),
         proptest::collection::vec(text(), 0..3),
         proptest::collection::btree_set(license(), 0..3),
+        proptest::option::of(0usize..6),
     );
     (
         proptest::option::of(text()),
@@ -503,15 +504,18 @@ fn sbom_strategy() -> impl Strategy<Value = Sbom> {
             let components: Vec<Component> = comps
                 .into_iter()
                 .enumerate()
-                .map(|(i, (name, version, purl, layer, files, lics))| Component {
-                    bom_ref: format!("SPDXRef-c{i}"),
-                    name,
-                    version,
-                    purl: purl.and_then(|p| Purl::parse(p).ok()),
-                    layer_digest: layer,
-                    files,
-                    licenses: lics.into_iter().collect(),
-                })
+                .map(
+                    |(i, (name, version, purl, layer, files, lics, owner))| Component {
+                        bom_ref: format!("SPDXRef-c{i}"),
+                        name,
+                        version,
+                        purl: purl.and_then(|p| Purl::parse(p).ok()),
+                        layer_digest: layer,
+                        files,
+                        licenses: lics.into_iter().collect(),
+                        owned_by: owner.map(|o| format!("SPDXRef-c{o}")),
+                    },
+                )
                 .collect();
             let mut dependencies: Vec<Dependency> = Vec::new();
             if !components.is_empty() {

@@ -12,6 +12,8 @@ use super::{Component, Dependency, Limits, Purl, Sbom, SbomError};
 
 /// Property carrying the digest of the layer that introduced a component (ours).
 pub const PROP_LAYER_DIGEST: &str = "stella:layer:digest";
+/// Property naming the `bom-ref` of the OS package that owns a component's files.
+pub const PROP_OWNED_BY: &str = "stella:owned-by";
 /// Property naming one file of a component (ours; repeated per file).
 pub const PROP_FILE: &str = "stella:file";
 /// Layer properties written by other tools, tried after ours, in this order.
@@ -191,6 +193,7 @@ fn read_component(obj: &Map<String, Value>, path: &str) -> Result<Component, Sbo
         layer_digest,
         files,
         licenses,
+        owned_by: prop(PROP_OWNED_BY),
     })
 }
 
@@ -255,6 +258,9 @@ fn component_json(c: &Component) -> Value {
     let mut props = Vec::new();
     if let Some(d) = &c.layer_digest {
         props.push(json!({"name": PROP_LAYER_DIGEST, "value": d}));
+    }
+    if let Some(owner) = &c.owned_by {
+        props.push(json!({"name": PROP_OWNED_BY, "value": owner}));
     }
     for f in &c.files {
         props.push(json!({"name": PROP_FILE, "value": f}));

@@ -80,6 +80,9 @@ pub struct Component {
     pub files: Vec<String>,
     /// SPDX license expression or names, when given.
     pub licenses: Vec<String>,
+    /// `bom_ref` of the OS package that owns this component's files (pip's
+    /// dist-info installed by `python3-pip`), when known.
+    pub owned_by: Option<String>,
 }
 
 /// `from` depends on each of `to` (by `bom_ref`).

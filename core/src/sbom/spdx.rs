@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use super::cyclonedx::{PROP_FILE, PROP_LAYER_DIGEST, subject_of, uuid_from_digest};
+use super::cyclonedx::{PROP_FILE, PROP_LAYER_DIGEST, PROP_OWNED_BY, subject_of, uuid_from_digest};
 use super::json::{self, child, index, object, opt_array, opt_str, req_str, strings};
 use super::{Component, Dependency, Limits, Purl, Sbom, SbomError};
 
@@ -190,6 +190,7 @@ fn read_package(
     }
 
     let mut layer_digest = None;
+    let mut owned_by = None;
     let mut foreign_layer = None;
     let mut files = Vec::new();
     let ann_path = child(path, "annotations");
@@ -202,6 +203,7 @@ fn read_package(
         match key {
             PROP_LAYER_DIGEST if layer_digest.is_none() => layer_digest = Some(value.to_string()),
             "LayerDigest" if foreign_layer.is_none() => foreign_layer = Some(value.to_string()),
+            PROP_OWNED_BY if owned_by.is_none() => owned_by = Some(value.to_string()),
             PROP_FILE => files.push(value.to_string()),
             _ => {}
         }
@@ -224,6 +226,7 @@ fn read_package(
             layer_digest: layer_digest.or(foreign_layer),
             files,
             licenses,
+            owned_by,
         },
         annotated,
     ))
@@ -357,6 +360,9 @@ fn package_json(c: &Component) -> Value {
     let mut ann = Vec::new();
     if let Some(d) = &c.layer_digest {
         ann.push(format!("{PROP_LAYER_DIGEST}: {d}"));
+    }
+    if let Some(owner) = &c.owned_by {
+        ann.push(format!("{PROP_OWNED_BY}: {}", spdx_id(owner)));
     }
     ann.extend(c.files.iter().map(|f| format!("{PROP_FILE}: {f}")));
     if !ann.is_empty() {
