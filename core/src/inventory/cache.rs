@@ -89,7 +89,7 @@ impl LayerCache {
         if bytes.len() as u64 > MAX_ENTRY_BYTES {
             return None;
         }
-        match postcard::from_bytes::<LayerExtract>(&bytes) {
+        match decode(&bytes) {
             // The digest inside guards against a renamed or colliding file.
             Ok(extract) if extract.digest() == digest => Some(extract),
             Ok(_) => None,
@@ -116,8 +116,7 @@ impl LayerCache {
         };
         let dir = path.parent().unwrap_or(&self.dir);
         std::fs::create_dir_all(dir).map_err(io_err(dir))?;
-        let encoded =
-            postcard::to_stdvec(extract).map_err(|e| CacheError::Encode(e.to_string()))?;
+        let encoded = encode(extract)?;
         let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io_err(dir))?;
         {
             let mut encoder =
@@ -160,4 +159,14 @@ impl LayerCache {
                 .join(format!("{}.zst", hex(&h.finalize()))),
         )
     }
+}
+
+/// The cache encoding of an extract (before compression).
+pub fn encode(extract: &LayerExtract) -> Result<Vec<u8>, CacheError> {
+    postcard::to_stdvec(extract).map_err(|e| CacheError::Encode(e.to_string()))
+}
+
+/// Decodes [`encode`]'s output; any other bytes give an error, never a panic.
+pub fn decode(bytes: &[u8]) -> Result<LayerExtract, postcard::Error> {
+    postcard::from_bytes(bytes)
 }
