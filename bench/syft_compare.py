@@ -5,7 +5,7 @@ import sys
 from collections import Counter
 from urllib.parse import unquote
 
-source, ours_path, theirs_path, ours_time, theirs_time = sys.argv[1:6]
+source, ours_path, theirs_path, ours_time, theirs_time, warm_time = sys.argv[1:7]
 
 
 def norm(purl):
@@ -43,6 +43,8 @@ for ty in sorted({p[0] for p in ours | theirs}):
 print(f"| wall time | {ot:.2f} s | {tt:.2f} s |")
 print(f"| peak RSS | {om / 1024:.0f} MiB | {tm / 1024:.0f} MiB |")
 print(f"| time ratio (syft / stella) | {tt / max(ot, 0.001):.1f}x | |")
+wt, wm = map(float, warm_time.split())
+print(f"| stella again, warm layer cache | {wt:.2f} s, {wm / 1024:.0f} MiB | |")
 only_ours, only_theirs = sorted(ours - theirs), sorted(theirs - ours)
 print(f"\nonly stella ({len(only_ours)}): {only_ours[:40]}")
 print(f"only syft ({len(only_theirs)}): {only_theirs[:40]}")
