@@ -846,7 +846,7 @@ impl ErrorContext {
                             | OciErrorCode::BlobUnknown
                     )
                 }) {
-                    return SourceError::NotFound(format!("{r}: {doing}: not found ({text})"));
+                    return SourceError::NotFound(format!("{r} ({doing}: {text})"));
                 }
                 if codes.contains(&&OciErrorCode::Unauthorized) {
                     format!("{r}: {doing}: 401 Unauthorized ({text}); {creds_hint}")
@@ -862,9 +862,7 @@ impl ErrorContext {
                     401 => format!("{r}: {doing}: 401 Unauthorized ({url}); {creds_hint}"),
                     403 => format!("{r}: {doing}: 403 access denied ({url}) {message}"),
                     404 => {
-                        return SourceError::NotFound(format!(
-                            "{r}: {doing}: 404 not found ({url})"
-                        ));
+                        return SourceError::NotFound(format!("{r} ({doing}: 404 at {url})"));
                     }
                     c => format!("{r}: {doing}: HTTP {c} from {url}: {message}"),
                 }
