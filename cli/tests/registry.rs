@@ -57,6 +57,13 @@ struct Registry {
 impl Registry {
     /// Starts a registry; with `user`, it requires that htpasswd (bcrypt) login.
     fn start(user: Option<(&str, &str)>) -> Registry {
+        Self::start_with(user, None)
+    }
+
+    /// As [`Registry::start`]; with `token_realm`, it uses distribution's `silly`
+    /// token auth instead: a Bearer challenge naming that realm, and any bearer token
+    /// accepted.
+    fn start_with(user: Option<(&str, &str)>, token_realm: Option<&str>) -> Registry {
         let dir = tempfile::tempdir().expect("tempdir");
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
@@ -78,6 +85,11 @@ impl Registry {
             config.push_str(&format!(
                 "auth:\n  htpasswd:\n    realm: stella-test\n    path: {}\n",
                 htpasswd.display()
+            ));
+        }
+        if let Some(realm) = token_realm {
+            config.push_str(&format!(
+                "auth:\n  silly:\n    realm: {realm}\n    service: stella-test\n"
             ));
         }
         let config_path = dir.path().join("config.yml");
@@ -250,9 +262,22 @@ fn registry_pull_gives_the_same_sbom_as_the_oci_layout() {
         &std::fs::read_to_string(image().join("truth.json")).expect("truth.json"),
     )
     .expect("truth JSON");
-    let purls: BTreeSet<String> = purls_and_layers(&reg_doc)
-        .into_iter()
-        .map(|(p, _)| p.to_ascii_lowercase())
+    let found: BTreeSet<(String, String, String)> = reg_doc["components"]
+        .as_array()
+        .expect("components")
+        .iter()
+        .map(|c| {
+            let purl = c["purl"].as_str().unwrap_or_default();
+            let ty = purl
+                .strip_prefix("pkg:")
+                .and_then(|p| p.split('/').next())
+                .unwrap_or_default();
+            (
+                ty.to_string(),
+                c["name"].as_str().unwrap_or_default().to_ascii_lowercase(),
+                c["version"].as_str().unwrap_or_default().to_string(),
+            )
+        })
         .collect();
     for (ty, key) in [("deb", "deb"), ("pypi", "pypi"), ("npm", "npm")] {
         for p in truth[key].as_array().expect("truth list") {
@@ -262,14 +287,9 @@ fn registry_pull_gives_the_same_sbom_as_the_oci_layout() {
             } else {
                 name
             };
-            let version = p[1].as_str().expect("version").to_ascii_lowercase();
-            let found = purls.iter().any(|u| {
-                u.starts_with(&format!("pkg:{ty}/"))
-                    && (u.contains(&format!("/{name}@{version}"))
-                        || u.contains(&format!("/{name}@{}", version.replace(':', "%3a"))))
-            });
+            let version = p[1].as_str().expect("version").to_string();
             assert!(
-                found,
+                found.contains(&(ty.to_string(), name.clone(), version.clone())),
                 "{ty} {name} {version} missing from the registry SBOM"
             );
         }
@@ -663,6 +683,131 @@ fn basic_auth_from_flags_environment_and_docker_config() {
             && err.contains("not support"),
         "{err}"
     );
+}
+
+/// A token service on loopback: answers every request with a bearer token and
+/// records the request heads. Stops when dropped.
+struct TokenServer {
+    port: u16,
+    requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl TokenServer {
+    fn start() -> TokenServer {
+        use std::sync::atomic::Ordering;
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind token server");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let port = listener.local_addr().expect("addr").port();
+        let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (seen, stopped) = (requests.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            while !stopped.load(Ordering::Relaxed) {
+                let Ok((mut conn, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(20));
+                    continue;
+                };
+                let _ = conn.set_nonblocking(false);
+                let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match conn.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => head.extend_from_slice(buf.get(..n).unwrap_or_default()),
+                    }
+                }
+                if let Ok(mut v) = seen.lock() {
+                    v.push(String::from_utf8_lossy(&head).into_owned());
+                }
+                let body = r#"{"token":"stella-test-token","expires_in":300}"#;
+                let _ = conn.write_all(
+                    format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
+                         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    )
+                    .as_bytes(),
+                );
+            }
+        });
+        TokenServer {
+            port,
+            requests,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn requests(&self) -> Vec<String> {
+        self.requests.lock().map(|v| v.clone()).unwrap_or_default()
+    }
+}
+
+impl Drop for TokenServer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[test]
+fn bearer_token_challenge_is_followed() {
+    if !tools_ready() {
+        return;
+    }
+    let tokens = TokenServer::start();
+    let realm = format!("http://127.0.0.1:{}/token", tokens.port);
+    let reg = Registry::start_with(None, Some(&realm));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (layout, _, _) = small_layout(dir.path());
+    reg.push(
+        &format!("oci:{}:one", layout.display()),
+        "stella/one:1",
+        None,
+        false,
+    );
+    let pushed = tokens.requests().len();
+    let reference = format!("{}/stella/one:1", reg.host());
+    let (user, pass) = ("tok-user", "tok-pass");
+    let out = stella(&[
+        "sbom",
+        &reference,
+        "--insecure-registry",
+        "--registry-username",
+        user,
+        "--registry-password",
+        pass,
+        "-o",
+        "cyclonedx",
+    ]);
+    let doc = ok_json(&out, "bearer");
+    assert_eq!(deb_names(&doc), BTreeSet::from(["hello-amd64".to_string()]));
+    // stella asked the realm for a pull token for this repository, with its login.
+    let ours = tokens.requests().split_off(pushed);
+    let basic = format!(
+        "basic {}",
+        base64_encode(format!("{user}:{pass}").as_bytes())
+    );
+    assert!(
+        ours.iter().any(|r| {
+            let r = r.to_ascii_lowercase();
+            r.starts_with("get /token?")
+                && r.contains("scope=repository%3astella%2fone%3apull")
+                && r.contains("service=stella-test")
+                && r.contains(&format!("authorization: {}", basic.to_ascii_lowercase()))
+        }),
+        "{ours:#?}"
+    );
+    // Anonymous pulls fetch a token too (as for public Docker Hub images).
+    let before = tokens.requests().len();
+    let out = stella(&["sbom", &reference, "--insecure-registry", "-o", "table"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(tokens.requests().len() > before);
 }
 
 fn base64_encode(bytes: &[u8]) -> String {
