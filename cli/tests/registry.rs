@@ -139,9 +139,18 @@ impl Registry {
 
     /// `skopeo copy` of `src` (e.g. `oci:DIR:TAG`) to `REPO:TAG` here.
     fn push(&self, src: &str, dest: &str, creds: Option<&str>, all: bool) {
+        self.push_as(src, dest, creds, all, None);
+    }
+
+    /// As [`Registry::push`], converting manifests to `format` (`v2s2`: Docker
+    /// schema 2 manifests and manifest lists) when given.
+    fn push_as(&self, src: &str, dest: &str, creds: Option<&str>, all: bool, format: Option<&str>) {
         let dest = format!("docker://{}/{dest}", self.host());
         let mut cmd = Command::new("skopeo");
         cmd.args(["--insecure-policy", "copy", "--dest-tls-verify=false"]);
+        if let Some(f) = format {
+            cmd.args(["--format", f]);
+        }
         if let Some(c) = creds {
             cmd.args(["--dest-creds", c]);
         }
@@ -543,6 +552,31 @@ fn multi_arch_index_digest_references_and_missing_tags() {
     let out = sbom(&format!("{}/stella/none:1", reg.host()), &[]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("no image for"), "{}", stderr(&out));
+    // Docker schema 2: a manifest list and its image manifests.
+    reg.push_as(
+        &format!("oci:{}:multi", layout.display()),
+        "stella/docker:1",
+        None,
+        true,
+        Some("v2s2"),
+    );
+    let raw = Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(format!("docker://{}/stella/docker:1", reg.host()))
+        .output()
+        .expect("skopeo inspect");
+    assert!(
+        String::from_utf8_lossy(&raw.stdout)
+            .contains("application/vnd.docker.distribution.manifest.list.v2+json"),
+        "not a Docker manifest list: {}",
+        String::from_utf8_lossy(&raw.stdout)
+    );
+    let docker_ref = format!("{}/stella/docker:1", reg.host());
+    let doc = ok_json(&sbom(&docker_ref, &["--platform", "linux/arm64"]), "v2s2");
+    assert_eq!(deb_names(&doc), BTreeSet::from(["hello-arm64".to_string()]));
+    let doc = ok_json(&sbom(&docker_ref, &[]), "v2s2 default");
+    assert_eq!(deb_names(&doc), BTreeSet::from(["hello-amd64".to_string()]));
+
     // Without --insecure-registry the client speaks TLS to a plain-HTTP server.
     let out = stella(&["sbom", &multi]);
     assert_eq!(out.status.code(), Some(2));
