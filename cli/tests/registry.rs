@@ -844,6 +844,125 @@ fn bearer_token_challenge_is_followed() {
     assert!(tokens.requests().len() > before);
 }
 
+#[test]
+fn a_silent_registry_times_out_with_a_clear_error() {
+    // Accepts connections and never answers.
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let holder = std::thread::spawn(move || {
+        let mut held = Vec::new();
+        listener.set_nonblocking(true).expect("nonblocking");
+        let end = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < end && held.len() < 8 {
+            match listener.accept() {
+                Ok((c, _)) => held.push(c),
+                Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+    });
+    let start = Instant::now();
+    let reference = format!("127.0.0.1:{port}/stella/app:1");
+    let out = stella(&[
+        "sbom",
+        &reference,
+        "--insecure-registry",
+        "--registry-timeout",
+        "2",
+    ]);
+    let took = start.elapsed();
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("timed out") && err.contains("read timeout 2s"),
+        "{err}"
+    );
+    assert!(took < Duration::from_secs(15), "took {took:?}");
+    drop(holder);
+}
+
+#[test]
+fn layers_stream_in_parallel_and_tampered_blobs_fail() {
+    use stella_core::inventory::source::{
+        ImageSource, Insecure, LayerData, RegistryOptions, RegistrySource,
+    };
+    if !tools_ready() {
+        return;
+    }
+    let reg = Registry::start(None);
+    let layout = format!("oci:{}:app", image().join("oci").display());
+    reg.push(&layout, "stella/app:1", None, false);
+    let options = RegistryOptions {
+        insecure: Insecure::All,
+        ..RegistryOptions::default()
+    };
+    let reference = format!("{}/stella/app:1", reg.host());
+    // The concrete type: it is `Sync`, so its layers can be read from many threads.
+    let source = RegistrySource::open(&reference, "linux/amd64", &options, &reference)
+        .expect("open the registry image");
+    assert_eq!(source.layers().len(), 5);
+    assert_eq!(source.metadata().diff_ids.len(), 5);
+    assert_eq!(source.metadata().arch.as_deref(), Some("amd64"));
+    // Every layer from its own thread at once; each reader checks size and digest.
+    let source = &source;
+    let counts: Vec<(u64, Option<u64>)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..source.layers().len())
+            .map(|i| {
+                s.spawn(move || {
+                    let Ok(LayerData::Tar(mut r)) = source.open_layer(i) else {
+                        panic!("layer {i} is not a tar stream");
+                    };
+                    let n = std::io::copy(&mut r, &mut std::io::sink()).expect("read layer");
+                    (n, source.layers().get(i).and_then(|l| l.size))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("thread"))
+            .collect()
+    });
+    for (n, size) in counts {
+        assert_eq!(Some(n), size);
+    }
+
+    // Corrupt the smallest layer in the registry's storage (same length): the
+    // registry serves it as is, stella must refuse it.
+    let small = source
+        .layers()
+        .iter()
+        .min_by_key(|l| l.size)
+        .and_then(|l| l.digest.clone())
+        .expect("a layer");
+    let hex = small.trim_start_matches("sha256:");
+    let data = reg
+        ._dir
+        .path()
+        .join("data/docker/registry/v2/blobs/sha256")
+        .join(hex.get(..2).unwrap_or_default())
+        .join(hex)
+        .join("data");
+    let mut bytes = std::fs::read(&data).expect("stored blob");
+    let mid = bytes.len() / 2;
+    if let Some(b) = bytes.get_mut(mid) {
+        *b ^= 0xff;
+    }
+    std::fs::write(&data, &bytes).expect("corrupt blob");
+    // Raw blob bytes, before any gunzip could notice: the digest check must fail.
+    let index = source
+        .layers()
+        .iter()
+        .position(|l| l.digest.as_deref() == Some(small.as_str()))
+        .expect("layer index");
+    let Ok(LayerData::Tar(mut r)) = source.open_layer(index) else {
+        panic!("layer {index} is not a tar stream");
+    };
+    let err = std::io::copy(&mut r, &mut std::io::sink()).expect_err("tampered blob read");
+    assert!(
+        err.to_string().to_ascii_lowercase().contains("digest"),
+        "{err}"
+    );
+}
+
 fn base64_encode(bytes: &[u8]) -> String {
     const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();

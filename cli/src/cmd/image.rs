@@ -2,6 +2,7 @@
 //! how to reach registries.
 
 use std::io::Read;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
@@ -40,6 +41,11 @@ pub struct ImageArgs {
         value_delimiter = ','
     )]
     pub insecure_registry: Option<Vec<String>>,
+    /// Registry network timeout in seconds: for each read, and (up to 30 s) for
+    /// connecting.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub registry_timeout: u64,
 }
 
 impl ImageArgs {
@@ -90,6 +96,8 @@ impl ImageArgs {
             registry: RegistryOptions {
                 credentials,
                 insecure,
+                read_timeout: Duration::from_secs(self.registry_timeout),
+                connect_timeout: Duration::from_secs(self.registry_timeout.min(30)),
                 ..RegistryOptions::default()
             },
         })
