@@ -134,14 +134,14 @@ impl ImageReference {
                 "repository must be '/'-separated lowercase components of [a-z0-9] joined by '.', '_', '__' or '-'",
             ));
         }
-        if path.len() > 255 {
-            return Err(err("repository longer than 255 characters"));
-        }
         let repository = if registry == DOCKER_HUB && !path.contains('/') {
             format!("library/{path}")
         } else {
             path.to_string()
         };
+        if repository.len() > 255 {
+            return Err(err("repository longer than 255 characters"));
+        }
         let tag = match (tag, &digest) {
             (Some(t), _) => Some(t.to_string()),
             (None, None) => Some("latest".to_string()),
@@ -1109,8 +1109,11 @@ mod tests {
         }
 
         #[test]
-        fn parser_never_panics_on_reference_like(s in "[a-z0-9.:/@_\\[\\]-]{0,60}") {
-            let _ = ImageReference::parse(&s);
+        fn parser_never_panics_on_reference_like(s in "[a-zA-Z0-9.:/@_\\[\\]-]{0,60}") {
+            // Whatever parses prints back to the same reference.
+            if let Ok(r) = ImageReference::parse(&s) {
+                prop_assert_eq!(ImageReference::parse(&r.to_string()).ok(), Some(r));
+            }
         }
 
         #[test]
