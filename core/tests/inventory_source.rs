@@ -330,8 +330,13 @@ fn dir_source_links_stay_inside_the_root() {
 #[test]
 fn unknown_scheme_and_missing_paths() {
     assert!(matches!(
-        source::open("registry:foo", None),
+        source::open("nope:/x", None),
         Err(SourceError::UnknownScheme(_))
+    ));
+    // A malformed registry reference fails before any network access.
+    assert!(matches!(
+        source::open("registry:Not A Ref", None),
+        Err(SourceError::Invalid(_))
     ));
     assert!(source::open("dir:/nonexistent/stella", None).is_err());
     assert!(matches!(

@@ -1,5 +1,6 @@
 //! One module per `stella` subcommand.
 
 pub mod db;
+pub mod image;
 pub mod sbom;
 pub mod scan;

@@ -11,6 +11,7 @@ use stella_core::inventory::cache::LayerCache;
 use stella_core::inventory::source;
 use stella_core::sbom::SbomFormat;
 
+use super::image::ImageArgs;
 use crate::progress;
 
 /// SBOM output formats.
@@ -27,11 +28,11 @@ pub enum SbomOutput {
 /// Arguments of `stella sbom`.
 #[derive(Debug, Args)]
 pub struct SbomArgs {
-    /// Image: `oci-dir:PATH[:TAG]`, `docker-archive:FILE`, or `dir:PATH`.
+    /// Image: `oci-dir:PATH[:TAG]`, `docker-archive:FILE`, `dir:PATH`, or a registry
+    /// reference (`[registry:]REGISTRY/REPO[:TAG][@sha256:…]`, `alpine` = Docker Hub).
     source: String,
-    /// Platform to pick from a multi-platform image (`os/arch[/variant]`).
-    #[arg(long)]
-    platform: Option<String>,
+    #[command(flatten)]
+    image: ImageArgs,
     /// Output format.
     #[arg(long, short, value_enum, default_value_t = SbomOutput::Cyclonedx)]
     output: SbomOutput,
@@ -41,8 +42,10 @@ pub struct SbomArgs {
 }
 
 /// Open an image source and build its SBOM, with a progress bar on a TTY.
-pub fn build_from_source(spec: &str, platform: Option<&str>) -> anyhow::Result<BuildOutcome> {
-    let image = source::open(spec, platform).with_context(|| format!("opening image {spec}"))?;
+pub fn build_from_source(spec: &str, args: &ImageArgs) -> anyhow::Result<BuildOutcome> {
+    let options = args.open_options()?;
+    let image =
+        source::open_with(spec, &options).with_context(|| format!("opening image {spec}"))?;
     let analyzers = analyzer::all();
     let bar = progress::bar(image.layers().len() as u64, "reading layers");
     let options = BuildOptions {
@@ -62,7 +65,7 @@ pub fn build_from_source(spec: &str, platform: Option<&str>) -> anyhow::Result<B
 
 /// Run `stella sbom`; returns the process exit code.
 pub fn run(args: SbomArgs) -> anyhow::Result<u8> {
-    let outcome = build_from_source(&args.source, args.platform.as_deref())?;
+    let outcome = build_from_source(&args.source, &args.image)?;
     let mut bytes = match args.output {
         SbomOutput::Cyclonedx => SbomFormat::CycloneDx.write(&outcome.sbom),
         SbomOutput::Spdx => SbomFormat::Spdx.write(&outcome.sbom),

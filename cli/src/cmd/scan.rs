@@ -14,6 +14,7 @@ use stella_core::scan::{ScanOptions, scan_sbom, scan_sbom_bytes};
 use stella_core::store::AdvisoryDb;
 use stella_core::verdict::{IgnoreFile, VerdictConfig, parse_fail_on};
 
+use super::image::ImageArgs;
 use crate::paths::db_path;
 
 /// Report formats of `stella scan`.
@@ -41,17 +42,16 @@ pub enum ColorChoice {
 /// Arguments of `stella scan`.
 #[derive(Debug, Args)]
 pub struct ScanArgs {
-    /// Image to scan: `oci-dir:PATH[:TAG]`, `docker-archive:FILE` or `dir:PATH`
-    /// (its SBOM is built first, as `stella sbom` does).
+    /// Image to scan: `oci-dir:PATH[:TAG]`, `docker-archive:FILE`, `dir:PATH` or a
+    /// registry reference (its SBOM is built first, as `stella sbom` does).
     #[arg(required_unless_present = "sbom", conflicts_with = "sbom")]
     source: Option<String>,
     /// SBOM to scan instead of an image: CycloneDX 1.4–1.6 JSON or SPDX 2.3 JSON
     /// (`-` reads stdin).
     #[arg(long, value_name = "FILE")]
     sbom: Option<PathBuf>,
-    /// Platform to pick from a multi-platform image (`os/arch[/variant]`).
-    #[arg(long)]
-    platform: Option<String>,
+    #[command(flatten)]
+    image: ImageArgs,
     /// Advisory DB built by `stella db import`.
     #[arg(long, env = "STELLA_DB")]
     db: Option<PathBuf>,
@@ -116,7 +116,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<u8> {
             (outcome, Some(path.display().to_string()))
         }
         (None, Some(spec)) => {
-            let built = super::sbom::build_from_source(spec, args.platform.as_deref())?;
+            let built = super::sbom::build_from_source(spec, &args.image)?;
             let outcome = scan_sbom(SbomFormat::CycloneDx, built.sbom, &db, &options, now)
                 .with_context(|| format!("scanning {spec}"))?;
             (outcome, None)

@@ -1,15 +1,17 @@
 //! Image sources: where layers come from. `oci-dir:PATH[:TAG]` (an OCI image layout),
-//! `docker-archive:FILE` (what `docker save` / skopeo write) and `dir:PATH` (a plain
-//! root file system). Each yields its layers bottom first, plus image metadata.
+//! `docker-archive:FILE` (what `docker save` / skopeo write), `dir:PATH` (a plain
+//! root file system) and `registry:REF` or a bare image reference (pulled from a
+//! registry). Each yields its layers bottom first, plus image metadata.
 //!
-//! Reported layer digests: for an OCI layout, the digest of the blob as stored
-//! (usually compressed), as registries report it; for a docker archive, the config's
+//! Reported layer digests: for an OCI layout and a registry, the digest of the blob
+//! as stored (usually compressed); for a docker archive, the config's
 //! `diff_id` (digest of the uncompressed tar, which is what `docker save` stores);
 //! for `dir:`, none.
 
 mod dir;
 mod docker_archive;
 mod oci_dir;
+mod registry;
 
 use crate::hex::encode as hex;
 use std::collections::BTreeSet;
@@ -23,6 +25,10 @@ use super::layer::{FileSystem, LayerError, LayerLimits, LayerStats};
 pub use dir::DirSource;
 pub use docker_archive::DockerArchiveSource;
 pub use oci_dir::OciDirSource;
+pub use registry::{
+    Credentials, DOCKER_HUB, ImageReference, Insecure, ReferenceError, RegistryOptions,
+    RegistrySource, credentials_from_docker_config, docker_config_path,
+};
 
 /// Default platform picked from a multi-platform image.
 pub const DEFAULT_PLATFORM: &str = "linux/amd64";
@@ -90,9 +96,16 @@ pub trait ImageSource: std::fmt::Debug + Send + Sync {
 pub enum SourceError {
     /// The source string has no known scheme.
     #[error(
-        "unknown image source {0:?} (expected oci-dir:PATH[:TAG], docker-archive:FILE or dir:PATH)"
+        "unknown image source {0:?} (expected oci-dir:PATH[:TAG], docker-archive:FILE, dir:PATH, \
+         or an image reference such as registry.example/repo:tag, optionally as registry:REF)"
     )]
     UnknownScheme(String),
+    /// A registry request failed; the message names the image and the cause.
+    #[error("{0}")]
+    Registry(String),
+    /// Registry credentials could not be found or used.
+    #[error("{0}")]
+    Credentials(String),
     /// A file of the image could not be read.
     #[error("{path}: {source}")]
     Io {
@@ -132,10 +145,34 @@ pub enum SourceError {
     NoLayer(usize),
 }
 
-/// Opens an image source string: `oci-dir:PATH[:TAG]`, `docker-archive:FILE[:REF]`
-/// or `dir:PATH`. `platform` (`os/arch[/variant]`) picks an image from a
-/// multi-platform index; the default is `linux/amd64`.
+/// How to open a source: the platform to pick and how to reach registries.
+#[derive(Debug, Clone, Default)]
+pub struct OpenOptions {
+    /// `os/arch[/variant]` to pick from a multi-platform image; `linux/amd64` if `None`.
+    pub platform: Option<String>,
+    /// Credentials, plain-HTTP hosts and timeouts for registry sources.
+    pub registry: RegistryOptions,
+}
+
+/// Opens an image source string: `oci-dir:PATH[:TAG]`, `docker-archive:FILE[:REF]`,
+/// `dir:PATH`, `registry:REF` or a bare image reference. `platform`
+/// (`os/arch[/variant]`) picks an image from a multi-platform index; the default is
+/// `linux/amd64`. Registries are reached with default options (see [`open_with`]).
 pub fn open(source: &str, platform: Option<&str>) -> Result<Box<dyn ImageSource>, SourceError> {
+    open_with(
+        source,
+        &OpenOptions {
+            platform: platform.map(str::to_string),
+            ..OpenOptions::default()
+        },
+    )
+}
+
+/// [`open`] with registry options. Explicit schemes win; otherwise a string that
+/// parses as an image reference is pulled from its registry, except when it names
+/// a local file or directory (then the scheme must be said).
+pub fn open_with(source: &str, options: &OpenOptions) -> Result<Box<dyn ImageSource>, SourceError> {
+    let platform = options.platform.as_deref();
     if let Some(rest) = source.strip_prefix("oci-dir:") {
         let (path, tag) = split_ref(rest, |p| p.is_dir());
         return Ok(Box::new(OciDirSource::open(
@@ -153,6 +190,30 @@ pub fn open(source: &str, platform: Option<&str>) -> Result<Box<dyn ImageSource>
     }
     if let Some(rest) = source.strip_prefix("dir:") {
         return Ok(Box::new(DirSource::open(rest, source)?));
+    }
+    let platform = platform.unwrap_or(DEFAULT_PLATFORM);
+    if let Some(reference) = source.strip_prefix("registry:") {
+        return Ok(Box::new(RegistrySource::open(
+            reference,
+            platform,
+            &options.registry,
+            source,
+        )?));
+    }
+    if ImageReference::parse(source).is_ok() {
+        if std::path::Path::new(source).exists() {
+            return Err(SourceError::Invalid(format!(
+                "{source:?} is both a local path and an image reference: say \
+                 oci-dir:{source}, docker-archive:{source} or dir:{source} for the local \
+                 one, or registry:{source} to pull it"
+            )));
+        }
+        return Ok(Box::new(RegistrySource::open(
+            source,
+            platform,
+            &options.registry,
+            source,
+        )?));
     }
     Err(SourceError::UnknownScheme(source.to_string()))
 }
@@ -282,6 +343,19 @@ struct VerifyingReader<R> {
     expected: String,
     size: Option<u64>,
     count: u64,
+}
+
+impl<R> VerifyingReader<R> {
+    /// Wraps `inner`, expecting the digest `expected` and, if given, `size` bytes.
+    fn new(inner: R, expected: String, size: Option<u64>) -> Self {
+        Self {
+            inner,
+            hasher: Sha256::default(),
+            expected,
+            size,
+            count: 0,
+        }
+    }
 }
 
 impl<R: Read> Read for VerifyingReader<R> {
