@@ -650,6 +650,9 @@ impl RegistrySource {
             platform_resolver: None,
             ..ClientConfig::default()
         };
+        // reqwest is built without a crypto provider of its own: use ring. An
+        // error only means a provider is installed already.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let client = Client::try_from(config)
             .map_err(|e| SourceError::Registry(format!("setting up the HTTP client: {e}")))?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
