@@ -451,7 +451,8 @@ pub(crate) mod build {
             }
         };
         let w = if is_64 { 8 } else { 4 };
-        let (ehsize, phsize, shsize) = if is_64 { (64, 56, 64) } else { (52, 32, 40) };
+        let (ehsize, phsize, shsize): (usize, usize, usize) =
+            if is_64 { (64, 56, 64) } else { (52, 32, 40) };
         // Layout: header, one program header, section data (16-aligned), shstrtab,
         // section headers.
         let mut data = Vec::new();
