@@ -174,8 +174,10 @@ fn go_build_info<'a>(elf: &Elf<'a>) -> Option<Result<GoStrings<'a>, GoError>> {
         .section(".go.buildinfo")
         .filter(|d| d.starts_with(BUILDINFO_MAGIC))
         .or_else(|| {
-            elf.writable_load_segments().find_map(|(_, seg)| {
-                (0..seg.len())
+            // Aligned in the address space: the segment itself may start anywhere.
+            elf.writable_load_segments().find_map(|(vaddr, seg)| {
+                let first = usize::try_from(vaddr.wrapping_neg() % GO_ALIGN as u64).unwrap_or(0);
+                (first..seg.len())
                     .step_by(GO_ALIGN)
                     .find_map(|i| seg.get(i..).filter(|d| d.starts_with(BUILDINFO_MAGIC)))
             })
@@ -384,6 +386,179 @@ mod tests {
         assert_eq!(a.errors.len(), 2, "{:?}", a.errors);
         assert!(!BinaryAnalyzer.wants("usr/bin/tool"));
         assert!(!BinaryAnalyzer.accepts(&entry("usr/bin/tool", b"\x7fELF".to_vec())));
+    }
+
+    /// A file under `core/tests/data/binaries/` (see its README for provenance).
+    fn fixture(name: &str) -> Vec<u8> {
+        let path = format!("{}/tests/data/binaries/{name}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    /// Sorted (name, version) pairs, with the standard library spelt the way
+    /// Syft does (`go1.23.4`).
+    fn as_syft(a: &Analysis) -> Vec<(String, String)> {
+        let mut v: Vec<(String, String)> = a
+            .packages
+            .iter()
+            .map(|p| {
+                let version = if p.name == "stdlib" {
+                    format!("go{}", p.version)
+                } else {
+                    p.version.clone()
+                };
+                (p.name.clone(), version)
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    fn listed(text: &str) -> Vec<(String, String)> {
+        let mut v: Vec<(String, String)> = text
+            .lines()
+            .filter_map(|l| l.split_once(' '))
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn syft_binary_build_info_gives_syfts_own_module_list() {
+        let section = fixture("syft-1.18.1.go.buildinfo");
+        let want =
+            listed(&String::from_utf8(fixture("syft-1.18.1.syft-modules.txt")).expect("utf-8"));
+        assert_eq!(want.len(), 187);
+        // With section headers, and stripped of them (found by its magic).
+        for headers in [true, false] {
+            let bin = build::elf(
+                true,
+                false,
+                0x2be_1000,
+                &[(".go.buildinfo", &section)],
+                headers,
+            );
+            let (reduced, a) = scan(&bin);
+            let Reduced::Evidence(ev) = reduced else {
+                panic!("evidence expected")
+            };
+            assert!(
+                ev.len() < section.len(),
+                "{} bytes kept of {}",
+                ev.len(),
+                section.len()
+            );
+            assert!(a.errors.is_empty(), "{:?}", a.errors);
+            assert_eq!(as_syft(&a), want, "headers={headers}");
+        }
+        let bin = build::elf(true, false, 0x1000, &[(".go.buildinfo", &section)], true);
+        let (_, a) = scan(&bin);
+        let purls = purls(&a);
+        assert!(purls.contains(&"pkg:golang/stdlib@1.23.4".to_string()));
+        assert!(purls.contains(&"pkg:golang/github.com/anchore/syft@v1.18.1".to_string()));
+        assert!(purls.contains(&"pkg:golang/github.com/Masterminds/semver/v3@v3.3.0".to_string()));
+    }
+
+    #[test]
+    fn cargo_auditable_binary_gives_its_lock_files_registry_crates() {
+        let dep = fixture("stella-rust-app.dep-v0");
+        let lock: toml::Value = toml::from_str(
+            &String::from_utf8(fixture("stella-rust-app.Cargo.lock")).expect("utf-8"),
+        )
+        .expect("lock");
+        let mut want: Vec<(String, String)> = lock["package"]
+            .as_array()
+            .expect("packages")
+            .iter()
+            .filter(|p| {
+                p.get("source")
+                    .and_then(|s| s.as_str())
+                    .is_some_and(|s| s.starts_with("registry+"))
+            })
+            .map(|p| {
+                (
+                    p["name"].as_str().expect("name").to_string(),
+                    p["version"].as_str().expect("version").to_string(),
+                )
+            })
+            .collect();
+        want.sort();
+        assert_eq!(want.len(), 5);
+        let bin = build::elf(
+            true,
+            false,
+            0x40_0000,
+            &[(".text", b"\x90\x90"), (".dep-v0", &dep)],
+            true,
+        );
+        let (_, a) = scan(&bin);
+        assert!(a.errors.is_empty(), "{:?}", a.errors);
+        assert_eq!(as_syft(&a), want);
+        // Syft lists the same crates, plus the local root crate we leave out.
+        let syft =
+            listed(&String::from_utf8(fixture("stella-rust-app.syft-crates.txt")).expect("utf-8"));
+        let without_root: Vec<_> = syft
+            .into_iter()
+            .filter(|(n, _)| n != "stella-rust-app")
+            .collect();
+        assert_eq!(as_syft(&a), without_root);
+        assert!(purls(&a).contains(&"pkg:cargo/regex@1.5.4".to_string()));
+    }
+
+    /// Debian's skopeo and umoci (GOPATH builds, so no module lines): whole real
+    /// executables through `reduce`, with and without their section headers.
+    #[test]
+    fn real_go_executables_on_the_host() {
+        use sha2::Digest;
+        // sha256 of Debian bookworm's skopeo 1.9.3+ds1-1+b10 and umoci 0.4.7+ds-3+b7,
+        // for which Syft lists only the standard library, go1.19.8 (see the README).
+        let known = [
+            (
+                "/usr/bin/skopeo",
+                "639cefd9b555d9bf1a8dcf29bbbc2568c5e1382a47582da1dca7e4298b10f122",
+            ),
+            (
+                "/usr/bin/umoci",
+                "3c0fefdb6ec73d5f186e05b88644e3cd555a2ed00713ee69a1e52eb72a724a76",
+            ),
+        ];
+        let mut seen = 0;
+        for (path, sha) in known {
+            let Ok(mut bytes) = std::fs::read(path) else {
+                eprintln!("{path} absent: skipped");
+                continue;
+            };
+            seen += 1;
+            let started = std::time::Instant::now();
+            let (reduced, a) = scan(&bytes);
+            eprintln!(
+                "{path}: {} bytes reduced and analysed in {:?}",
+                bytes.len(),
+                started.elapsed()
+            );
+            let Reduced::Evidence(ev) = &reduced else {
+                panic!("{path}: no evidence")
+            };
+            assert!(ev.len() < 4096, "{path}: {} bytes of evidence", ev.len());
+            assert!(a.errors.is_empty(), "{:?}", a.errors);
+            let stdlib = a
+                .packages
+                .iter()
+                .find(|p| p.name == "stdlib")
+                .expect("stdlib");
+            assert!(stdlib.version.starts_with("1."), "{}", stdlib.version);
+            if format!("{:x}", sha2::Sha256::digest(&bytes)) == sha {
+                assert_eq!(
+                    as_syft(&a),
+                    vec![("stdlib".to_string(), "go1.19.8".to_string())]
+                );
+            }
+            // Clear e_shoff: the fallback must find the same build info by its magic.
+            bytes[40..48].fill(0);
+            let (_, stripped) = scan(&bytes);
+            assert_eq!(stripped, a, "{path} without section headers");
+        }
+        eprintln!("{seen} host executables read");
     }
 
     proptest::proptest! {

@@ -339,8 +339,107 @@ pub fn stdlib_version(go_version: &str) -> Option<&str> {
     v.starts_with(|c: char| c.is_ascii_digit()).then_some(v)
 }
 
+/// The version of a main module the build recorded as `(devel)`, inferred as
+/// Syft does: a release stamped with `-ldflags "-X main.version=1.2.3"` (or
+/// `<module>/...Version=`, `gitVersion`, `buildVersion`), else the Go
+/// pseudo-version of the VCS revision and time the toolchain recorded
+/// (`v0.0.0-20241213183011-5e16e5031a13`).
+pub fn inferred_main_version(info: &BuildInfo) -> Option<String> {
+    let main = info.main.as_ref()?;
+    let setting = |key: &str| {
+        info.settings
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    };
+    if let Some(v) = setting("-ldflags").and_then(|f| ldflags_version(f, &main.path)) {
+        return Some(v);
+    }
+    let revision = setting("vcs.revision")?;
+    let time: String = setting("vcs.time")?
+        .chars()
+        .filter(char::is_ascii_digit)
+        .take(14)
+        .collect();
+    if time.len() != 14 || revision.is_empty() {
+        return None;
+    }
+    // Module paths ending in /vN (N ≥ 2) get vN.0.0 pseudo-versions.
+    let major = main
+        .path
+        .rsplit_once("/v")
+        .map(|(_, n)| n)
+        .filter(|n| n.parse::<u32>().is_ok_and(|n| n >= 2))
+        .unwrap_or("0");
+    let short: String = revision.chars().take(12).collect();
+    Some(format!("v{major}.0.0-{time}-{short}"))
+}
+
+/// The version a `-X pkg.version=...` linker flag stamps into the main package
+/// or a package of the main module.
+fn ldflags_version(flags: &str, module: &str) -> Option<String> {
+    let flags = flags.trim_matches(|c| c == '"' || c == '\'');
+    let mut tokens = flags.split_whitespace();
+    while let Some(tok) = tokens.next() {
+        let assignment = match tok.strip_prefix("-X") {
+            Some("") => tokens.next()?,
+            Some(rest) => rest.trim_start_matches('='),
+            None => continue,
+        };
+        let assignment = assignment.trim_matches(|c| c == '"' || c == '\'');
+        let Some((name, value)) = assignment.split_once('=') else {
+            continue;
+        };
+        let Some((pkg, var)) = name.rsplit_once('.') else {
+            continue;
+        };
+        let var = var.to_ascii_lowercase();
+        let known =
+            ["version", "gitversion", "buildversion", "gitbuildversion"].contains(&var.as_str());
+        let ours = pkg == "main" || pkg == module || pkg.starts_with(&format!("{module}/"));
+        if known && ours {
+            if let Some(v) = release_prefix(value) {
+                return Some(if v.starts_with('v') {
+                    v.to_string()
+                } else {
+                    format!("v{v}")
+                });
+            }
+        }
+    }
+    None
+}
+
+/// The `v?N.N.N[-word]` release at the start of `s`.
+fn release_prefix(s: &str) -> Option<&str> {
+    let digits = s.strip_prefix('v').unwrap_or(s);
+    let skip = s.len() - digits.len();
+    let mut end = 0;
+    for part in 0..3 {
+        let rest = digits.get(end..)?;
+        let n = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if n == 0 {
+            return None;
+        }
+        end += n;
+        if part < 2 {
+            if digits.as_bytes().get(end) != Some(&b'.') {
+                return None;
+            }
+            end += 1;
+        }
+    }
+    let tail = digits
+        .get(end..)?
+        .bytes()
+        .take_while(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_')
+        .count();
+    s.get(..skip + end + tail)
+}
+
 /// The modules a build information names, as (module path, version): the main
-/// module unless it is `(devel)` or unversioned, every dependency (its
+/// module (its [`inferred_main_version`] when it is `(devel)`; left out when
+/// there is none), every dependency (its
 /// replacement when there is one; directory replacements, which have no
 /// version, are left out), and the standard library as `stdlib` at the
 /// toolchain version — the name Syft and Grype use, which Go vulnerability
@@ -351,11 +450,15 @@ pub fn modules(info: &BuildInfo) -> Vec<(String, String)> {
         (!m.version.is_empty() && m.version != "(devel)")
             .then(|| (m.path.clone(), m.version.clone()))
     };
-    let mut out: Vec<(String, String)> = info
-        .main
-        .iter()
-        .chain(&info.deps)
-        .filter_map(effective)
+    let main = info.main.as_ref().and_then(|m| {
+        effective(m).or_else(|| {
+            let v = inferred_main_version(info)?;
+            Some((m.path.clone(), v))
+        })
+    });
+    let mut out: Vec<(String, String)> = main
+        .into_iter()
+        .chain(info.deps.iter().filter_map(effective))
         .collect();
     if let Some(v) = stdlib_version(&info.go_version) {
         out.push(("stdlib".to_string(), v.to_string()));
@@ -425,6 +528,51 @@ pub(crate) mod tests {
         assert_eq!(
             purl("stdlib", "1.22.5").to_string(),
             "pkg:golang/stdlib@1.22.5"
+        );
+    }
+
+    #[test]
+    fn main_module_version_inferred_like_syft() {
+        let with = |settings: &[(&str, &str)]| BuildInfo {
+            go_version: "go1.23.4".into(),
+            main: Some(Module {
+                path: "github.com/acme/tool/v3".into(),
+                version: "(devel)".into(),
+                sum: None,
+                replace: None,
+            }),
+            settings: settings
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..BuildInfo::default()
+        };
+        let ld = |flags: &str| inferred_main_version(&with(&[("-ldflags", flags)]));
+        assert_eq!(
+            ld("\"-w -s -X main.version=1.18.1 -X main.gitCommit=5e16\""),
+            Some("v1.18.1".into())
+        );
+        assert_eq!(
+            ld("-X=github.com/acme/tool/v3/internal/build.Version=v3.2.1-rc1"),
+            Some("v3.2.1-rc1".into())
+        );
+        assert_eq!(ld("-X main.gitVersion=2.0.0+dirty"), Some("v2.0.0".into()));
+        // Another module's version, or a non-release value, is not ours.
+        assert_eq!(ld("-X github.com/other/lib.Version=1.0.0"), None);
+        assert_eq!(ld("-X main.version=dev"), None);
+        let vcs = with(&[
+            ("vcs.revision", "5e16e5031a13f8a11057feb8544decebfc43b4ed"),
+            ("vcs.time", "2024-12-13T18:30:11Z"),
+        ]);
+        assert_eq!(
+            inferred_main_version(&vcs),
+            Some("v3.0.0-20241213183011-5e16e5031a13".into())
+        );
+        assert_eq!(inferred_main_version(&with(&[])), None);
+        assert_eq!(
+            modules(&with(&[]))[0].0,
+            "stdlib",
+            "a (devel) main module with nothing to infer from is left out"
         );
     }
 
