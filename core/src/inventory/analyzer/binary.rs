@@ -167,14 +167,21 @@ pub fn evidence(bytes: &[u8]) -> Vec<Record> {
 /// Go build info's raw version and module info strings.
 type GoStrings<'a> = (&'a [u8], &'a [u8]);
 
-/// Find Go build info (its section, else its magic in a writable segment) and
+/// Find Go build info (its section, else, in a file without section headers,
+/// its magic in a writable segment) and
 /// decode its version and module info strings.
 fn go_build_info<'a>(elf: &Elf<'a>) -> Option<Result<GoStrings<'a>, GoError>> {
     let data = elf
         .section(".go.buildinfo")
         .filter(|d| d.starts_with(BUILDINFO_MAGIC))
         .or_else(|| {
-            // Aligned in the address space: the segment itself may start anywhere.
+            // Only without section headers (stripped, or cut short): Go writes the
+            // section whenever it writes headers, and C executables, the most
+            // common kind, need no scan. Aligned in the address space: the
+            // segment itself may start anywhere.
+            if !elf.sections.is_empty() {
+                return None;
+            }
             elf.writable_load_segments().find_map(|(vaddr, seg)| {
                 let first = usize::try_from(vaddr.wrapping_neg() % GO_ALIGN as u64).unwrap_or(0);
                 (first..seg.len())
