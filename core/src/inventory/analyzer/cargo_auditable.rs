@@ -98,8 +98,8 @@ pub fn decode(compressed: &[u8]) -> Result<VersionInfo, AuditableError> {
     serde_json::from_slice(&json).map_err(|e| AuditableError::Json(e.to_string()))
 }
 
-/// The published crates of the audit data, as (name, version): registry and
-/// git packages, the root included only when it is one of those.
+/// The published crates of the audit data: registry and git packages (build
+/// dependencies too), the root included only when it is one of those.
 pub fn published(info: &VersionInfo) -> impl Iterator<Item = &Package> {
     info.packages
         .iter()
