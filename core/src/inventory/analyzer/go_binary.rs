@@ -397,14 +397,15 @@ fn ldflags_version(flags: &str, module: &str) -> Option<String> {
         let known =
             ["version", "gitversion", "buildversion", "gitbuildversion"].contains(&var.as_str());
         let ours = pkg == "main" || pkg == module || pkg.starts_with(&format!("{module}/"));
-        if known && ours {
-            if let Some(v) = release_prefix(value) {
-                return Some(if v.starts_with('v') {
-                    v.to_string()
-                } else {
-                    format!("v{v}")
-                });
-            }
+        if known
+            && ours
+            && let Some(v) = release_prefix(value)
+        {
+            return Some(if v.starts_with('v') {
+                v.to_string()
+            } else {
+                format!("v{v}")
+            });
         }
     }
     None
