@@ -367,6 +367,72 @@ mod tests {
         }
     }
 
+    /// Pre-1.18 pointer layout: the header points at Go string headers in the
+    /// data segment, resolved at reduce time through the load segment.
+    #[test]
+    fn go_pointer_layout_resolved_at_reduce_time() {
+        let base = 0x50_0000u64;
+        // .go.buildinfo at base (32 bytes), .data right after it at base + 32.
+        let data_at = base + 32;
+        let wrapped = {
+            let raw = inline("x", MODINFO);
+            go_binary::decode_inline(&raw).expect("decodes").1.to_vec()
+        };
+        let version = b"go1.16.15";
+        let mut data = Vec::new();
+        let strings_at = data_at + 32;
+        for (ptr, len) in [
+            (strings_at, version.len()),
+            (strings_at + version.len() as u64, wrapped.len()),
+        ] {
+            data.extend_from_slice(&ptr.to_le_bytes());
+            data.extend_from_slice(&(len as u64).to_le_bytes());
+        }
+        data.extend_from_slice(version);
+        data.extend_from_slice(&wrapped);
+        let mut header = BUILDINFO_MAGIC.to_vec();
+        header.extend_from_slice(&[8, 0]);
+        header.extend_from_slice(&data_at.to_le_bytes());
+        header.extend_from_slice(&(data_at + 16).to_le_bytes());
+        for headers in [true, false] {
+            let bin = build::elf(
+                true,
+                false,
+                base,
+                &[(".go.buildinfo", &header), (".data", &data)],
+                headers,
+            );
+            let (_, a) = scan(&bin);
+            assert!(a.errors.is_empty(), "{:?}", a.errors);
+            assert_eq!(
+                purls(&a),
+                [
+                    "pkg:golang/ex.io@v1.2.0",
+                    "pkg:golang/github.com/pkg/errors@v0.9.1",
+                    "pkg:golang/stdlib@1.16.15"
+                ],
+                "headers={headers}"
+            );
+        }
+        // A pointer that leads nowhere is reported for the file.
+        let mut bad = header.clone();
+        bad[16..24].copy_from_slice(&0xdead_0000u64.to_le_bytes());
+        let bin = build::elf(
+            true,
+            false,
+            base,
+            &[(".go.buildinfo", &bad), (".data", &data)],
+            true,
+        );
+        let (_, a) = scan(&bin);
+        assert!(a.packages.is_empty());
+        assert!(
+            a.errors[0].reason.contains("does not point into"),
+            "{}",
+            a.errors[0]
+        );
+    }
+
     #[test]
     fn nothing_kept_from_other_files_and_errors_reported() {
         assert_eq!(
