@@ -6,16 +6,20 @@
 #   layer 2  apt packages (curl, python3)
 #   layer 3  pinned pip packages (host pip, --target into dist-packages: real dist-info)
 #   layer 4  a pinned npm project (host npm; exact versions of packages with no dependencies)
-#   layer 5  deletions: one apt package purged, one pip package removed (whiteouts)
+#   layer 5  a Rust binary built with cargo-auditable (rust-app/, crates pinned by its
+#            Cargo.lock, regex 1.5.4 with RUSTSEC-2022-0013) in /usr/local/bin
+#   layer 6  deletions: one apt package purged, one pip package removed (whiteouts)
 #
 # Output in $STELLA_IMAGE_CACHE/<hash>/: oci/ (OCI layout, tag "app"), app.tar
 # (docker-archive), truth.json (packages per ecosystem), and DONE when complete.
-# Needs root and Debian's debootstrap, umoci, skopeo (installed if missing).
+# Needs root and Debian's debootstrap, umoci, skopeo (installed if missing), cargo, and
+# cargo-auditable (installed from crates.io if missing).
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
 cache="${STELLA_IMAGE_CACHE:-/var/tmp/stella-test-images}"
-key="$(sha256sum "$0" | cut -c1-16)"
+# The key covers the Rust app's sources too: they are built into the image.
+key="$(cat "$0" "$here/rust-app/Cargo.toml" "$here/rust-app/Cargo.lock" "$here/rust-app/src/main.rs" | sha256sum | cut -c1-16)"
 out="$cache/$key"
 if [ -f "$out/DONE" ]; then
   echo "$out"
@@ -84,7 +88,13 @@ cp "$here/npm-package.json" "$root/app/package.json"
 (cd "$root/app" && npm install --no-audit --no-fund --loglevel=error >/dev/null)
 repack "npm install (lodash, minimist, qs)"
 
-echo "== layer 5: deletions (whiteouts)"
+echo "== layer 5: Rust binary with cargo-auditable dependency data"
+command -v cargo-auditable >/dev/null || cargo install -q cargo-auditable --locked
+(cd "$here/rust-app" && CARGO_TARGET_DIR="$work/rust-target" cargo auditable build -q --release --locked)
+install -m 0755 "$work/rust-target/release/stella-rust-app" "$root/usr/local/bin/stella-rust-app"
+repack "cargo auditable build stella-rust-app"
+
+echo "== layer 6: deletions (whiteouts)"
 mount -t proc proc "$root/proc"
 in_root dpkg --purge less >/dev/null
 umount "$root/proc"
@@ -92,7 +102,7 @@ rm -rf "$site/chardet" "$site"/chardet-*.dist-info
 repack "remove less and chardet"
 
 echo "== ground truth"
-python3 "$here/truth.py" "$root" > "$out/truth.json"
+python3 "$here/truth.py" "$root" "$here/rust-app/Cargo.lock" > "$out/truth.json"
 
 skopeo copy -q "oci:$layout:app" "docker-archive:$out/app.tar:stella/test:app"
 touch "$out/DONE"

@@ -1,12 +1,16 @@
 """Ground truth of a root file system, read with the distributions' own formats:
-dpkg status (installed entries), Python dist-info METADATA, node_modules package.json.
-Prints JSON: {"deb": [[name, version, arch]...], "pypi": [[name, version]...], "npm": [...]}."""
+dpkg status (installed entries), Python dist-info METADATA, node_modules package.json,
+and the Cargo.lock (second argument) of the Rust binary built into it.
+Prints JSON: {"deb": [[name, version, arch]...], "pypi": [[name, version]...], "npm": [...],
+"cargo": [[name, version, binary path]...]}."""
 import email.parser
 import json
 import os
 import sys
+import tomllib
 
 root = sys.argv[1]
+rust_lock = sys.argv[2] if len(sys.argv) > 2 else None
 
 
 def dpkg():
@@ -52,4 +56,19 @@ def npm():
     return sorted(out)
 
 
-print(json.dumps({"deb": dpkg(), "pypi": pypi(), "npm": npm()}, indent=1, sort_keys=True))
+def cargo():
+    """Registry crates of the lock file the binary was built from with --locked (the
+    lock's own members have no source and are not dependencies)."""
+    if rust_lock is None:
+        return []
+    binary = "usr/local/bin/stella-rust-app"
+    if not os.path.isfile(os.path.join(root, binary)):
+        return []
+    with open(rust_lock, "rb") as f:
+        lock = tomllib.load(f)
+    return sorted([p["name"], p["version"], binary] for p in lock.get("package", [])
+                  if p.get("source", "").startswith("registry+"))
+
+
+print(json.dumps({"deb": dpkg(), "pypi": pypi(), "npm": npm(), "cargo": cargo()},
+                 indent=1, sort_keys=True))

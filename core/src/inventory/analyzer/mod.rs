@@ -3,8 +3,12 @@
 
 pub mod apk;
 pub mod bdb;
+pub mod binary;
+pub mod cargo_auditable;
 pub mod cargo_lock;
 pub mod dpkg;
+pub mod elf;
+pub mod go_binary;
 pub mod npm;
 pub mod os_release;
 pub mod python;
@@ -88,5 +92,6 @@ pub fn all() -> Vec<Box<dyn Analyzer>> {
         Box::new(python::PythonAnalyzer),
         Box::new(npm::NpmAnalyzer),
         Box::new(cargo_lock::CargoLockAnalyzer),
+        Box::new(binary::BinaryAnalyzer),
     ]
 }
