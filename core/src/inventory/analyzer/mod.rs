@@ -5,6 +5,7 @@ pub mod apk;
 pub mod bdb;
 pub mod cargo_lock;
 pub mod dpkg;
+pub mod java;
 pub mod npm;
 pub mod os_release;
 pub mod python;
@@ -88,5 +89,6 @@ pub fn all() -> Vec<Box<dyn Analyzer>> {
         Box::new(python::PythonAnalyzer),
         Box::new(npm::NpmAnalyzer),
         Box::new(cargo_lock::CargoLockAnalyzer),
+        Box::new(java::JavaAnalyzer),
     ]
 }
