@@ -1,0 +1,113 @@
+//! Language analyzers on real files (Java archives, Ruby gemspecs and lock files,
+//! Composer locks, .NET deps.json), compared with truth listed independently in
+//! each `tests/data/<lang>/README.md`.
+
+use std::path::PathBuf;
+
+use stella_core::inventory::FileEntry;
+use stella_core::inventory::analyzer::{Analysis, Analyzer, Reduced, all};
+
+fn data(rel: &str) -> Vec<u8> {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(rel);
+    std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+fn entry(path: &str, contents: Vec<u8>) -> FileEntry {
+    FileEntry {
+        path: path.into(),
+        contents,
+        layer_digest: Some("sha256:fixture".into()),
+    }
+}
+
+/// The registered analyzer with this name (so registration is tested too).
+fn analyzer(name: &str) -> Box<dyn Analyzer> {
+    all()
+        .into_iter()
+        .find(|a| a.name() == name)
+        .unwrap_or_else(|| panic!("no analyzer {name} in all()"))
+}
+
+/// Lines of a truth file, comments and blanks dropped, sorted.
+fn truth(rel: &str) -> Vec<String> {
+    let text = String::from_utf8(data(rel)).expect("utf-8");
+    let mut v: Vec<String> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_string)
+        .collect();
+    v.sort();
+    v
+}
+
+/// `purl location` per package found, sorted.
+fn purls_with_files(out: &Analysis) -> Vec<String> {
+    let mut v: Vec<String> = out
+        .packages
+        .iter()
+        .map(|p| format!("{} {}", p.purl, p.files.join(",")))
+        .collect();
+    v.sort();
+    v
+}
+
+fn purls(out: &Analysis) -> Vec<String> {
+    let mut v: Vec<String> = out.packages.iter().map(|p| p.purl.to_string()).collect();
+    v.sort();
+    v
+}
+
+/// As the layer reader does: reduce at read time, analyze the kept evidence.
+fn reduce_then_analyze(a: &dyn Analyzer, files: &[&str]) -> Analysis {
+    let kept: Vec<FileEntry> = files
+        .iter()
+        .map(|f| {
+            let bytes = data(&format!("java/{f}"));
+            assert!(a.wants(f) && a.reduces(), "{f}");
+            match a.reduce(f, &bytes) {
+                Reduced::Evidence(ev) => {
+                    assert!(ev.len() < bytes.len(), "{f}: evidence not smaller");
+                    entry(f, ev)
+                }
+                other => panic!("{f}: {other:?}"),
+            }
+        })
+        .collect();
+    let refs: Vec<&FileEntry> = kept.iter().filter(|e| a.accepts(e)).collect();
+    assert_eq!(refs.len(), files.len());
+    a.analyze(&refs, None)
+}
+
+#[test]
+fn java_archives_match_unzip_truth() {
+    let a = analyzer("java");
+    let files = ["slf4j-api.jar", "jzlib-1.1.3.jar", "app.war", "app.ear"];
+    let out = reduce_then_analyze(a.as_ref(), &files);
+    assert!(out.errors.is_empty(), "{:?}", out.errors);
+    let mut expected = truth("java/expected-pom-properties.txt");
+    expected.extend(truth("java/expected-manifest.txt"));
+    expected.sort();
+    assert_eq!(purls_with_files(&out), expected);
+    assert!(
+        out.packages
+            .iter()
+            .all(|p| p.layer_digest.as_deref() == Some("sha256:fixture"))
+    );
+}
+
+#[test]
+fn java_whole_archives_give_the_same_packages() {
+    // A reader that does not reduce hands the archive whole; the result is the same.
+    let a = analyzer("java");
+    let whole: Vec<FileEntry> = ["slf4j-api.jar", "app.ear"]
+        .iter()
+        .map(|f| entry(f, data(&format!("java/{f}"))))
+        .collect();
+    let refs: Vec<&FileEntry> = whole.iter().collect();
+    let out = a.analyze(&refs, None);
+    let reduced = reduce_then_analyze(a.as_ref(), &["slf4j-api.jar", "app.ear"]);
+    assert_eq!(purls_with_files(&out), purls_with_files(&reduced));
+}
