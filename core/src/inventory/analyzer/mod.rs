@@ -9,6 +9,7 @@ pub mod java;
 pub mod npm;
 pub mod os_release;
 pub mod python;
+pub mod ruby;
 pub mod rpm;
 
 use super::{FileEntry, FoundPackage, OsRelease};
@@ -90,5 +91,6 @@ pub fn all() -> Vec<Box<dyn Analyzer>> {
         Box::new(npm::NpmAnalyzer),
         Box::new(cargo_lock::CargoLockAnalyzer),
         Box::new(java::JavaAnalyzer),
+        Box::new(ruby::RubyAnalyzer),
     ]
 }
