@@ -111,3 +111,99 @@ fn java_whole_archives_give_the_same_packages() {
     let reduced = reduce_then_analyze(a.as_ref(), &["slf4j-api.jar", "app.ear"]);
     assert_eq!(purls_with_files(&out), purls_with_files(&reduced));
 }
+
+/// Every file under `tests/data/<dir>` (recursively), as `(relative path, bytes)`.
+fn tree(dir: &str) -> Vec<(String, Vec<u8>)> {
+    fn walk(root: &std::path::Path, at: &std::path::Path, out: &mut Vec<(String, Vec<u8>)>) {
+        let mut entries: Vec<_> = std::fs::read_dir(at)
+            .unwrap_or_else(|e| panic!("{}: {e}", at.display()))
+            .filter_map(Result::ok)
+            .collect();
+        entries.sort_by_key(|e| e.path());
+        for e in entries {
+            let p = e.path();
+            if p.is_dir() {
+                walk(root, &p, out);
+            } else {
+                let rel = p.strip_prefix(root).expect("under root");
+                let rel = rel.to_string_lossy().replace('\\', "/");
+                out.push((rel, std::fs::read(&p).expect("read")));
+            }
+        }
+    }
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(dir);
+    let mut out = Vec::new();
+    walk(&root, &root, &mut out);
+    out
+}
+
+#[test]
+fn ruby_gemspecs_match_rubygems() {
+    let a = analyzer("ruby");
+    // As in an image: under usr/lib/ruby/gems/3.1.0/.
+    let files: Vec<FileEntry> = tree("ruby")
+        .into_iter()
+        .filter(|(p, _)| p.ends_with(".gemspec"))
+        .map(|(p, b)| entry(&format!("usr/lib/ruby/gems/3.1.0/{p}"), b))
+        .collect();
+    let refs: Vec<&FileEntry> = files.iter().filter(|f| a.wants(&f.path)).collect();
+    assert_eq!(refs.len(), files.len(), "every installed gemspec is wanted");
+    let out = a.analyze(&refs, None);
+    assert!(out.errors.is_empty(), "{:?}", out.errors);
+    let mut got: Vec<String> = out
+        .packages
+        .iter()
+        .map(|p| {
+            let plat = p.purl.qualifiers.get("platform").map_or("ruby", String::as_str);
+            let file = p.files[0].trim_start_matches("usr/lib/ruby/gems/3.1.0/");
+            format!("{file} {} {} {plat} {}", p.name, p.version, p.licenses.join(","))
+        })
+        .collect();
+    got.sort();
+    assert_eq!(got, truth("ruby/expected-gemspecs.txt"));
+    for p in &out.packages {
+        assert_eq!(p.purl.to_string(), format!("pkg:gem/{}@{}", p.name, p.version));
+    }
+}
+
+#[test]
+fn ruby_gemfile_lock_matches_bundler() {
+    let a = analyzer("ruby");
+    let lock = entry("srv/app/Gemfile.lock", data("ruby/Gemfile.lock"));
+    assert!(a.wants(&lock.path));
+    let out = a.analyze(&[&lock], None);
+    assert!(out.errors.is_empty(), "{:?}", out.errors);
+    let mut got: Vec<String> = out
+        .packages
+        .iter()
+        .map(|p| {
+            let source = if p.purl.qualifiers.contains_key("vcs_url") {
+                "Bundler::Source::Git"
+            } else {
+                "Bundler::Source::Rubygems"
+            };
+            let plat = p.purl.qualifiers.get("platform").map_or("ruby", String::as_str);
+            format!("{} {} {plat} {source}", p.name, p.version)
+        })
+        .collect();
+    got.sort();
+    // Path sources (the application's own gems) are skipped by design.
+    let expected: Vec<String> = truth("ruby/expected-gemfile-lock.txt")
+        .into_iter()
+        .filter(|l| !l.ends_with("Bundler::Source::Path"))
+        .collect();
+    assert_eq!(got, expected);
+    let git = out
+        .packages
+        .iter()
+        .find(|p| p.purl.qualifiers.contains_key("vcs_url"))
+        .expect("git gem");
+    let lock_text = String::from_utf8(data("ruby/Gemfile.lock")).expect("utf-8");
+    let revision = lock_text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("revision: "))
+        .expect("revision line");
+    assert!(git.purl.qualifiers["vcs_url"].ends_with(&format!("@{revision}")));
+}

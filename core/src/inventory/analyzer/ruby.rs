@@ -58,11 +58,18 @@ impl Analyzer for RubyAnalyzer {
     }
 }
 
-/// `…/specifications/<file>.gemspec`.
+/// `…/specifications/<file>.gemspec`, and Ruby's own default gems in
+/// `…/specifications/default/` (they have advisories of their own: `net-http`, `uri`).
 fn is_installed_gemspec(path: &str) -> bool {
     let mut parts = path.rsplit('/');
     let file = parts.next().unwrap_or_default();
-    file.len() > ".gemspec".len() && file.ends_with(".gemspec") && parts.next() == Some("specifications")
+    let named = file.len() > ".gemspec".len() && file.ends_with(".gemspec");
+    named
+        && match parts.next() {
+            Some("specifications") => true,
+            Some("default") => parts.next() == Some("specifications"),
+            _ => false,
+        }
 }
 
 /// `Gemfile.lock` or `gems.locked`, not inside an installed gem's sources.
@@ -332,6 +339,8 @@ mod tests {
         assert!(!a.wants("app/rack.gemspec"));
         assert!(!a.wants("usr/local/bundle/gems/rack-2.2.22/Gemfile.lock"));
         assert!(!a.wants("specifications/.gemspec"));
+        assert!(a.wants("usr/lib/ruby/gems/3.1.0/specifications/default/uri-0.12.1.gemspec"));
+        assert!(!a.wants("usr/lib/ruby/gems/3.1.0/gems/x/default/y.gemspec"));
     }
 
     #[test]
