@@ -207,3 +207,65 @@ fn ruby_gemfile_lock_matches_bundler() {
         .expect("revision line");
     assert!(git.purl.qualifiers["vcs_url"].ends_with(&format!("@{revision}")));
 }
+
+/// `name version` per package found, sorted.
+fn names_versions(out: &Analysis) -> Vec<String> {
+    let mut v: Vec<String> = out
+        .packages
+        .iter()
+        .map(|p| format!("{} {}", p.name, p.version))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn composer_installed_json_matches_installed_php() {
+    let a = analyzer("composer");
+    let v2 = entry(
+        "usr/share/mediawiki/vendor/composer/installed.json",
+        data("composer/vendor/composer/installed.json"),
+    );
+    assert!(a.wants(&v2.path));
+    let out = a.analyze(&[&v2], None);
+    assert!(out.errors.is_empty(), "{:?}", out.errors);
+    let expected = truth("composer/expected-installed.txt");
+    assert_eq!(names_versions(&out), expected);
+    for p in &out.packages {
+        let (vendor, name) = p.name.split_once('/').expect("vendor/name");
+        assert_eq!(
+            p.purl.to_string(),
+            format!(
+                "pkg:composer/{}/{}@{}",
+                vendor.to_lowercase(),
+                name.to_lowercase(),
+                p.version
+            )
+        );
+    }
+    // Composer 1 wrote the same package objects as a bare array.
+    let doc: serde_json::Value = serde_json::from_slice(&v2.contents).expect("json");
+    let v1 = entry(
+        "var/www/vendor/composer/installed.json",
+        serde_json::to_vec(&doc["packages"]).expect("json"),
+    );
+    let out = a.analyze(&[&v1], None);
+    assert!(out.errors.is_empty(), "{:?}", out.errors);
+    assert_eq!(names_versions(&out), expected);
+}
+
+#[test]
+fn composer_lock_matches_json_listing() {
+    let a = analyzer("composer");
+    let lock = entry(
+        "usr/share/mediawiki/vendor/composer.lock",
+        data("composer/vendor/composer.lock"),
+    );
+    assert!(a.wants(&lock.path));
+    let out = a.analyze(&[&lock], None);
+    assert!(out.errors.is_empty(), "{:?}", out.errors);
+    assert_eq!(names_versions(&out), truth("composer/expected-composer-lock.txt"));
+    // A leading `v` is kept, as Composer wrote it.
+    assert!(out.packages.iter().any(|p| p.version.starts_with('v')
+        && p.purl.version.as_deref() == Some(p.version.as_str())));
+}

@@ -4,6 +4,7 @@
 pub mod apk;
 pub mod bdb;
 pub mod cargo_lock;
+pub mod composer;
 pub mod dpkg;
 pub mod java;
 pub mod npm;
@@ -92,5 +93,6 @@ pub fn all() -> Vec<Box<dyn Analyzer>> {
         Box::new(cargo_lock::CargoLockAnalyzer),
         Box::new(java::JavaAnalyzer),
         Box::new(ruby::RubyAnalyzer),
+        Box::new(composer::ComposerAnalyzer),
     ]
 }
