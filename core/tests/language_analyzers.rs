@@ -54,11 +54,6 @@ fn purls_with_files(out: &Analysis) -> Vec<String> {
     v
 }
 
-fn purls(out: &Analysis) -> Vec<String> {
-    let mut v: Vec<String> = out.packages.iter().map(|p| p.purl.to_string()).collect();
-    v.sort();
-    v
-}
 
 /// As the layer reader does: reduce at read time, analyze the kept evidence.
 fn reduce_then_analyze(a: &dyn Analyzer, files: &[&str]) -> Analysis {
@@ -268,4 +263,23 @@ fn composer_lock_matches_json_listing() {
     // A leading `v` is kept, as Composer wrote it.
     assert!(out.packages.iter().any(|p| p.version.starts_with('v')
         && p.purl.version.as_deref() == Some(p.version.as_str())));
+}
+
+#[test]
+fn dotnet_deps_json_matches_json_listing() {
+    let a = analyzer("dotnet");
+    let files: Vec<FileEntry> = tree("dotnet")
+        .into_iter()
+        .filter(|(p, _)| p.ends_with(".json"))
+        .map(|(p, b)| entry(&format!("app/{p}"), b))
+        .collect();
+    assert_eq!(files.len(), 2);
+    let refs: Vec<&FileEntry> = files.iter().filter(|f| a.wants(&f.path)).collect();
+    assert_eq!(refs.len(), 2);
+    let out = a.analyze(&refs, None);
+    assert!(out.errors.is_empty(), "{:?}", out.errors);
+    assert_eq!(names_versions(&out), truth("dotnet/expected-packages.txt"));
+    for p in &out.packages {
+        assert_eq!(p.purl.to_string(), format!("pkg:nuget/{}@{}", p.name, p.version));
+    }
 }

@@ -5,6 +5,7 @@ pub mod apk;
 pub mod bdb;
 pub mod cargo_lock;
 pub mod composer;
+pub mod dotnet;
 pub mod dpkg;
 pub mod java;
 pub mod npm;
@@ -94,5 +95,6 @@ pub fn all() -> Vec<Box<dyn Analyzer>> {
         Box::new(java::JavaAnalyzer),
         Box::new(ruby::RubyAnalyzer),
         Box::new(composer::ComposerAnalyzer),
+        Box::new(dotnet::DotnetAnalyzer),
     ]
 }
