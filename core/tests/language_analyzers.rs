@@ -54,7 +54,6 @@ fn purls_with_files(out: &Analysis) -> Vec<String> {
     v
 }
 
-
 /// As the layer reader does: reduce at read time, analyze the kept evidence.
 fn reduce_then_analyze(a: &dyn Analyzer, files: &[&str]) -> Analysis {
     let kept: Vec<FileEntry> = files
@@ -151,15 +150,27 @@ fn ruby_gemspecs_match_rubygems() {
         .packages
         .iter()
         .map(|p| {
-            let plat = p.purl.qualifiers.get("platform").map_or("ruby", String::as_str);
+            let plat = p
+                .purl
+                .qualifiers
+                .get("platform")
+                .map_or("ruby", String::as_str);
             let file = p.files[0].trim_start_matches("usr/lib/ruby/gems/3.1.0/");
-            format!("{file} {} {} {plat} {}", p.name, p.version, p.licenses.join(","))
+            format!(
+                "{file} {} {} {plat} {}",
+                p.name,
+                p.version,
+                p.licenses.join(",")
+            )
         })
         .collect();
     got.sort();
     assert_eq!(got, truth("ruby/expected-gemspecs.txt"));
     for p in &out.packages {
-        assert_eq!(p.purl.to_string(), format!("pkg:gem/{}@{}", p.name, p.version));
+        assert_eq!(
+            p.purl.to_string(),
+            format!("pkg:gem/{}@{}", p.name, p.version)
+        );
     }
 }
 
@@ -179,7 +190,11 @@ fn ruby_gemfile_lock_matches_bundler() {
             } else {
                 "Bundler::Source::Rubygems"
             };
-            let plat = p.purl.qualifiers.get("platform").map_or("ruby", String::as_str);
+            let plat = p
+                .purl
+                .qualifiers
+                .get("platform")
+                .map_or("ruby", String::as_str);
             format!("{} {} {plat} {source}", p.name, p.version)
         })
         .collect();
@@ -259,10 +274,14 @@ fn composer_lock_matches_json_listing() {
     assert!(a.wants(&lock.path));
     let out = a.analyze(&[&lock], None);
     assert!(out.errors.is_empty(), "{:?}", out.errors);
-    assert_eq!(names_versions(&out), truth("composer/expected-composer-lock.txt"));
+    assert_eq!(
+        names_versions(&out),
+        truth("composer/expected-composer-lock.txt")
+    );
     // A leading `v` is kept, as Composer wrote it.
-    assert!(out.packages.iter().any(|p| p.version.starts_with('v')
-        && p.purl.version.as_deref() == Some(p.version.as_str())));
+    assert!(out.packages.iter().any(
+        |p| p.version.starts_with('v') && p.purl.version.as_deref() == Some(p.version.as_str())
+    ));
 }
 
 #[test]
@@ -280,6 +299,9 @@ fn dotnet_deps_json_matches_json_listing() {
     assert!(out.errors.is_empty(), "{:?}", out.errors);
     assert_eq!(names_versions(&out), truth("dotnet/expected-packages.txt"));
     for p in &out.packages {
-        assert_eq!(p.purl.to_string(), format!("pkg:nuget/{}@{}", p.name, p.version));
+        assert_eq!(
+            p.purl.to_string(),
+            format!("pkg:nuget/{}@{}", p.name, p.version)
+        );
     }
 }

@@ -112,7 +112,10 @@ fn parse(f: &FileEntry) -> Result<Vec<FoundPackage>, String> {
 }
 
 fn package(p: &Value, f: &FileEntry) -> Result<FoundPackage, String> {
-    let name = p["name"].as_str().filter(|n| !n.is_empty()).ok_or("package without a name")?;
+    let name = p["name"]
+        .as_str()
+        .filter(|n| !n.is_empty())
+        .ok_or("package without a name")?;
     let version = p["version"]
         .as_str()
         .filter(|v| !v.is_empty())
@@ -133,7 +136,11 @@ fn package(p: &Value, f: &FileEntry) -> Result<FoundPackage, String> {
     let purl = Purl::parse(&purl.to_string()).map_err(|e| e.to_string())?;
     let licenses = match &p["license"] {
         Value::String(s) => vec![s.clone()],
-        Value::Array(a) => a.iter().filter_map(Value::as_str).map(str::to_string).collect(),
+        Value::Array(a) => a
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect(),
         _ => Vec::new(),
     };
     Ok(FoundPackage {
@@ -180,7 +187,13 @@ mod tests {
         let out = ComposerAnalyzer.analyze(&[&e], None);
         assert!(out.errors.is_empty(), "{:?}", out.errors);
         let purls: Vec<String> = out.packages.iter().map(|p| p.purl.to_string()).collect();
-        assert_eq!(purls, ["pkg:composer/symfony/yaml@v5.4.3", "pkg:composer/phpunit/phpunit@9.6.0"]);
+        assert_eq!(
+            purls,
+            [
+                "pkg:composer/symfony/yaml@v5.4.3",
+                "pkg:composer/phpunit/phpunit@9.6.0"
+            ]
+        );
         assert_eq!(out.packages[0].name, "Symfony/Yaml");
         assert_eq!(out.packages[1].licenses, ["BSD-3-Clause"]);
     }
@@ -189,8 +202,14 @@ mod tests {
     fn bad_documents_are_errors() {
         for (path, text) in [
             ("composer.lock", "[]"),
-            ("composer.lock", r#"{"packages":[{"name":"novendor","version":"1"}]}"#),
-            ("vendor/composer/installed.json", r#"{"packages":[{"name":"a/b"}]}"#),
+            (
+                "composer.lock",
+                r#"{"packages":[{"name":"novendor","version":"1"}]}"#,
+            ),
+            (
+                "vendor/composer/installed.json",
+                r#"{"packages":[{"name":"a/b"}]}"#,
+            ),
             ("vendor/composer/installed.json", "3"),
             ("vendor/composer/installed.json", &"[".repeat(100)),
         ] {

@@ -56,7 +56,10 @@ fn parse(f: &FileEntry) -> Result<Vec<FoundPackage>, String> {
         return Err("JSON nested deeper than 64".into());
     }
     // The SDK writes a UTF-8 byte order mark on some platforms.
-    let bytes = f.contents.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&f.contents);
+    let bytes = f
+        .contents
+        .strip_prefix(b"\xEF\xBB\xBF")
+        .unwrap_or(&f.contents);
     let v: Value = serde_json::from_slice(bytes).map_err(|e| format!("not JSON: {e}"))?;
     let libraries = v
         .get("libraries")

@@ -86,11 +86,12 @@ impl Analyzer for JavaAnalyzer {
             };
             let (pkgs, errors) = packages(f, ev);
             out.packages.extend(pkgs);
-            out.errors.extend(errors.into_iter().map(|reason| AnalyzerError {
-                analyzer: "java",
-                path: f.path.clone(),
-                reason,
-            }));
+            out.errors
+                .extend(errors.into_iter().map(|reason| AnalyzerError {
+                    analyzer: "java",
+                    path: f.path.clone(),
+                    reason,
+                }));
         }
         out
     }
@@ -295,7 +296,10 @@ fn walk(bytes: &[u8], chain: &str, depth: usize, budget: &mut Budget, out: &mut 
             Some(kind) => {
                 budget.kept += data.len() + name.len() + chain.len() + 13;
                 if budget.kept > MAX_EVIDENCE_BYTES {
-                    return error(out, format!("more than {MAX_EVIDENCE_BYTES} bytes of evidence"));
+                    return error(
+                        out,
+                        format!("more than {MAX_EVIDENCE_BYTES} bytes of evidence"),
+                    );
                 }
                 out.push(Record {
                     kind,
@@ -369,7 +373,11 @@ fn packages(f: &FileEntry, ev: &[u8]) -> (Vec<FoundPackage>, Vec<String>) {
             },
             Kind::Error => errors.push(format!(
                 "{}: {}",
-                if r.chain.is_empty() { "(outer)" } else { &r.chain },
+                if r.chain.is_empty() {
+                    "(outer)"
+                } else {
+                    &r.chain
+                },
                 String::from_utf8_lossy(&r.data)
             )),
         }
@@ -381,10 +389,21 @@ fn packages(f: &FileEntry, ev: &[u8]) -> (Vec<FoundPackage>, Vec<String>) {
         } else {
             format!("{}!/{}", f.path, a.chain)
         };
-        let file_name = a.chain.rsplit("!/").next().filter(|c| !c.is_empty()).unwrap_or(&f.path);
+        let file_name = a
+            .chain
+            .rsplit("!/")
+            .next()
+            .filter(|c| !c.is_empty())
+            .unwrap_or(&f.path);
         let from_file = FileNameId::parse(file_name);
         for p in &a.poms {
-            match package(p.group_id.as_deref(), &p.artifact_id, &p.version, &location, f) {
+            match package(
+                p.group_id.as_deref(),
+                &p.artifact_id,
+                &p.version,
+                &location,
+                f,
+            ) {
                 Ok(pkg) => push_unique(&mut out, pkg),
                 Err(e) => errors.push(format!("{location}: {e}")),
             }
@@ -401,9 +420,15 @@ fn packages(f: &FileEntry, ev: &[u8]) -> (Vec<FoundPackage>, Vec<String>) {
             .filter(|n| !n.is_empty())
             .or_else(|| {
                 m.and_then(|m| {
-                    ["Name", "Bundle-Name", "Short-Name", "Extension-Name", "Implementation-Title"]
-                        .iter()
-                        .find_map(|k| m.main(k))
+                    [
+                        "Name",
+                        "Bundle-Name",
+                        "Short-Name",
+                        "Extension-Name",
+                        "Implementation-Title",
+                    ]
+                    .iter()
+                    .find_map(|k| m.main(k))
                 })
             });
         let version = from_file.version.clone().or_else(|| {
@@ -443,7 +468,10 @@ fn display_chain(chain: &str, name: &str) -> String {
 }
 
 fn push_unique(out: &mut Vec<FoundPackage>, pkg: FoundPackage) {
-    if !out.iter().any(|p| p.purl == pkg.purl && p.files == pkg.files) {
+    if !out
+        .iter()
+        .any(|p| p.purl == pkg.purl && p.files == pkg.files)
+    {
         out.push(pkg);
     }
 }
@@ -540,7 +568,12 @@ fn unescape(value: &str) -> String {
 
 /// Drops OSGi directives (`org.bar;uses:="org.foo"` → `org.bar`).
 fn clean_group(value: &str) -> String {
-    value.split(';').next().unwrap_or_default().trim().to_string()
+    value
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_string()
 }
 
 /// `META-INF/MANIFEST.MF`: the main section and the named ones.
@@ -576,7 +609,10 @@ impl Manifest {
                 last = None;
                 continue;
             };
-            section.push((k.trim().to_string(), v.strip_prefix(' ').unwrap_or(v).to_string()));
+            section.push((
+                k.trim().to_string(),
+                v.strip_prefix(' ').unwrap_or(v).to_string(),
+            ));
             last = Some(section.len() - 1);
         }
         Manifest { sections }
@@ -606,7 +642,11 @@ impl Manifest {
     /// The group id the manifest suggests (see the module comment).
     fn group_id(&self) -> Option<String> {
         for key in ["Group-Id", "Implementation-Vendor-Id"] {
-            if let Some(v) = self.main(key).map(|v| clean_group(&v)).filter(|v| looks_like_group(v)) {
+            if let Some(v) = self
+                .main(key)
+                .map(|v| clean_group(&v))
+                .filter(|v| looks_like_group(v))
+            {
                 return Some(v);
             }
         }
@@ -714,7 +754,13 @@ mod tests {
     #[test]
     fn wants_archive_extensions_in_any_case() {
         let a = JavaAnalyzer;
-        for p in ["a.jar", "opt/app/App.WAR", "x.ear", "var/jenkins/plugins/git.jpi", "p.hpi"] {
+        for p in [
+            "a.jar",
+            "opt/app/App.WAR",
+            "x.ear",
+            "var/jenkins/plugins/git.jpi",
+            "p.hpi",
+        ] {
             assert!(a.wants(p), "{p}");
         }
         for p in ["a.jar.sha1", "jar", "a.zip", "usr/share/java/"] {
@@ -728,7 +774,10 @@ mod tests {
         let m = Manifest::parse(
             "Manifest-Version: 1.0\r\nImplementation-Title: very-long-na\r\n me\r\nBundle-Version: 2\r\n\r\nName: org/x/\r\nSpecification-Version: 3\r\n",
         );
-        assert_eq!(m.main("implementation-title").as_deref(), Some("very-long-name"));
+        assert_eq!(
+            m.main("implementation-title").as_deref(),
+            Some("very-long-name")
+        );
         assert_eq!(m.main("Specification-Version"), None);
         assert_eq!(m.any("Specification-Version").as_deref(), Some("3"));
     }
@@ -736,7 +785,10 @@ mod tests {
     #[test]
     fn file_names_give_name_and_version() {
         let f = FileNameId::parse("WEB-INF/lib/commons-io-2.11.0.jar");
-        assert_eq!((f.name.as_str(), f.version.as_deref()), ("commons-io", Some("2.11.0")));
+        assert_eq!(
+            (f.name.as_str(), f.version.as_deref()),
+            ("commons-io", Some("2.11.0"))
+        );
         let f = FileNameId::parse("usr/share/java/slf4j-api.jar");
         assert_eq!((f.name.as_str(), f.version), ("slf4j-api", None));
         let f = FileNameId::parse("log4j-1.2-api-2.17.1.jar");
@@ -803,7 +855,13 @@ mod tests {
         let e = reduced("deep.jar", &inner);
         let out = JavaAnalyzer.analyze(&[&e], None);
         assert!(out.packages.iter().all(|p| p.name != "g:deep"));
-        assert!(out.errors.iter().any(|e| e.reason.contains("nested deeper")), "{:?}", out.errors);
+        assert!(
+            out.errors
+                .iter()
+                .any(|e| e.reason.contains("nested deeper")),
+            "{:?}",
+            out.errors
+        );
     }
 
     #[test]

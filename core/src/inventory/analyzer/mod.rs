@@ -11,8 +11,8 @@ pub mod java;
 pub mod npm;
 pub mod os_release;
 pub mod python;
-pub mod ruby;
 pub mod rpm;
+pub mod ruby;
 
 use super::{FileEntry, FoundPackage, OsRelease};
 

@@ -134,7 +134,10 @@ struct Gemspec {
 fn gemspec(f: &FileEntry) -> Result<FoundPackage, String> {
     let spec = parse_gemspec(text(f, MAX_GEMSPEC_BYTES)?)?;
     let name = spec.name.filter(|n| !n.is_empty()).ok_or("no s.name")?;
-    let version = spec.version.filter(|v| !v.is_empty()).ok_or("no s.version")?;
+    let version = spec
+        .version
+        .filter(|v| !v.is_empty())
+        .ok_or("no s.version")?;
     let mut pkg = package(&name, &version, spec.platform.as_deref(), None, f)?;
     pkg.licenses = spec.licenses;
     Ok(pkg)
@@ -281,7 +284,8 @@ fn lock(f: &FileEntry) -> Result<Vec<FoundPackage>, String> {
         if !in_specs || source == Source::Skipped {
             continue;
         }
-        let (name, version, platform) = spec_line(spec).ok_or_else(|| format!("bad spec line {spec:?}"))?;
+        let (name, version, platform) =
+            spec_line(spec).ok_or_else(|| format!("bad spec line {spec:?}"))?;
         let vcs_url = match &source {
             Source::Git { remote, revision } => remote.as_ref().map(|r| {
                 let base = if r.starts_with("git+") {
@@ -352,7 +356,10 @@ mod tests {
         let out = RubyAnalyzer.analyze(&[&e], None);
         assert!(out.errors.is_empty(), "{:?}", out.errors);
         let p = &out.packages[0];
-        assert_eq!(p.purl.to_string(), "pkg:gem/nokogiri@1.16.7?platform=x86_64-linux");
+        assert_eq!(
+            p.purl.to_string(),
+            "pkg:gem/nokogiri@1.16.7?platform=x86_64-linux"
+        );
         assert_eq!(p.licenses, ["MIT"]);
     }
 
