@@ -244,7 +244,6 @@ fn walk(bytes: &[u8], chain: &str, depth: usize, budget: &mut Budget, out: &mut 
         name: String::new(),
         data: Vec::new(),
     });
-    let mut nested = Vec::new();
     for i in 0..zip.len() {
         budget.entries += 1;
         if budget.entries > MAX_ENTRIES {
@@ -308,17 +307,18 @@ fn walk(bytes: &[u8], chain: &str, depth: usize, budget: &mut Budget, out: &mut 
                     data,
                 });
             }
-            None => nested.push((name, data)),
+            None => {
+                // Opened right away, so at most one nested archive per level is
+                // held in memory.
+                drop(entry);
+                let child = if chain.is_empty() {
+                    name
+                } else {
+                    format!("{chain}!/{name}")
+                };
+                walk(&data, &child, depth + 1, budget, out);
+            }
         }
-    }
-    drop(zip);
-    for (name, data) in nested {
-        let child = if chain.is_empty() {
-            name
-        } else {
-            format!("{chain}!/{name}")
-        };
-        walk(&data, &child, depth + 1, budget, out);
     }
 }
 
@@ -343,12 +343,11 @@ fn packages(f: &FileEntry, ev: &[u8]) -> (Vec<FoundPackage>, Vec<String>) {
             Some(i) => i,
             None => {
                 if r.kind == Kind::Error {
-                    let place = if r.chain.is_empty() {
-                        String::new()
-                    } else {
-                        format!("{}: ", r.chain)
-                    };
-                    errors.push(format!("{place}{}", String::from_utf8_lossy(&r.data)));
+                    errors.push(format!(
+                        "{}{}",
+                        place(&r.chain),
+                        String::from_utf8_lossy(&r.data)
+                    ));
                     continue;
                 }
                 archives.push(ArchiveEvidence {
@@ -457,6 +456,15 @@ fn packages(f: &FileEntry, ev: &[u8]) -> (Vec<FoundPackage>, Vec<String>) {
         }
     }
     (out, errors)
+}
+
+/// `chain: ` before a message about a nested archive, nothing for the outer one.
+fn place(chain: &str) -> String {
+    if chain.is_empty() {
+        String::new()
+    } else {
+        format!("{chain}: ")
+    }
 }
 
 fn display_chain(chain: &str, name: &str) -> String {
