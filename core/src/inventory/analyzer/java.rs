@@ -887,6 +887,20 @@ mod tests {
         assert_eq!(out.packages[0].purl.to_string(), "pkg:maven/g.x/a@3");
     }
 
+    /// A manifest header wrapped as `jar` writes it: lines of at most 72 bytes,
+    /// continuation lines starting with one space.
+    fn wrapped(key: &str, value: &str) -> String {
+        let line = format!("{key}: {value}");
+        let (head, mut rest) = line.split_at(line.len().min(72));
+        let mut out = format!("{head}\r\n");
+        while !rest.is_empty() {
+            let (part, tail) = rest.split_at(rest.len().min(71));
+            out.push_str(&format!(" {part}\r\n"));
+            rest = tail;
+        }
+        out
+    }
+
     proptest::proptest! {
         #[test]
         fn never_panics(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..2048)) {
@@ -910,6 +924,28 @@ mod tests {
             proptest::prop_assert_eq!(p.purl.namespace.as_deref(), Some(group.as_str()));
             proptest::prop_assert_eq!(&p.purl.name, &artifact);
             proptest::prop_assert_eq!(p.purl.version.as_deref(), Some(version.as_str()));
+        }
+
+        #[test]
+        fn generated_manifests_round_trip(
+            group in "(org|com|io)(\\.[a-z0-9]{1,30}){1,4}",
+            title in "[a-z][a-z0-9-]{0,90}",
+            version in "[0-9]{1,3}(\\.[0-9]{1,3}){0,2}(-[A-Za-z0-9.]{1,60})?",
+        ) {
+            let mf = format!(
+                "Manifest-Version: 1.0\r\n{}{}{}Created-By: test\r\n\r\n",
+                wrapped("Implementation-Title", &title),
+                wrapped("Implementation-Version", &version),
+                wrapped("Implementation-Vendor-Id", &group),
+            );
+            let jar = zip_of(&[("META-INF/MANIFEST.MF", mf.as_bytes())]);
+            // A file name without a version: identity from the manifest alone.
+            let out = JavaAnalyzer.analyze(&[&reduced("lib/renamed.jar", &jar)], None);
+            proptest::prop_assert_eq!(out.packages.len(), 1, "{:?}", out.errors);
+            let p = &out.packages[0];
+            proptest::prop_assert_eq!(p.purl.namespace.as_deref(), Some(group.as_str()));
+            proptest::prop_assert_eq!(&p.purl.name, "renamed");
+            proptest::prop_assert_eq!(&p.version, &version);
         }
     }
 }
