@@ -11,8 +11,10 @@
 //! - every `pom.properties` with an `artifactId` and a `version` is one package,
 //!   `pkg:maven/<groupId>/<artifactId>@<version>` (shaded jars give several);
 //! - the archive itself is a package too unless one of its `pom.properties`
-//!   describes it (artifactId equal to, or starting with, the name taken from the
-//!   file name). Its name is the file name's (`name-1.2.3.jar`), then the manifest's
+//!   describes it: artifactId equal to, or starting with, the name taken from the
+//!   file name (Syft's test), or, for a renamed archive (`start.jar`), its only
+//!   pom.properties has the version of the file name or manifest (`12.0.20` for
+//!   `…-12.0.20-nolog.jar`). Its name is the file name's (`name-1.2.3.jar`), then the manifest's
 //!   `Name`, `Bundle-Name`, `Short-Name`, `Extension-Name`, `Implementation-Title`;
 //!   its version the file name's, then `Implementation-Version`,
 //!   `Specification-Version`, `Plugin-Version`, `Bundle-Version`;
@@ -48,6 +50,14 @@ const MAX_NESTED_BYTES: u64 = 256 * 1024 * 1024;
 const MAX_EVIDENCE_FILE: u64 = 1024 * 1024;
 /// Total evidence kept for one file.
 const MAX_EVIDENCE_BYTES: usize = 32 * 1024 * 1024;
+
+/// Manifest attributes that give an archive's version, in Syft's order.
+const VERSION_FIELDS: [&str; 4] = [
+    "Implementation-Version",
+    "Specification-Version",
+    "Plugin-Version",
+    "Bundle-Version",
+];
 
 /// Reads Java archives.
 #[derive(Debug, Default, Clone, Copy)]
@@ -407,14 +417,26 @@ fn packages(f: &FileEntry, ev: &[u8]) -> (Vec<FoundPackage>, Vec<String>) {
                 Err(e) => errors.push(format!("{location}: {e}")),
             }
         }
-        let described = a.poms.iter().any(|p| {
+        let m = a.manifest.as_ref();
+        let by_name = a.poms.iter().any(|p| {
             !from_file.name.is_empty()
                 && (p.artifact_id == from_file.name || p.artifact_id.starts_with(&from_file.name))
         });
-        if described {
+        // A renamed archive (`start.jar`, Jetty's `org.eclipse.jetty.x-12.0.20-nolog.jar`)
+        // with a single pom.properties of its own version is that artifact too.
+        let by_version = match a.poms.as_slice() {
+            [only] => {
+                let mut versions = vec![from_file.version.clone()];
+                versions.extend(VERSION_FIELDS.iter().map(|k| m.and_then(|m| m.any(k))));
+                versions.iter().flatten().any(|v| {
+                    v == &only.version || v.split_once('-').is_some_and(|(v, _)| v == only.version)
+                })
+            }
+            _ => false,
+        };
+        if by_name || by_version {
             continue;
         }
-        let m = a.manifest.as_ref();
         let name = Some(from_file.name.clone())
             .filter(|n| !n.is_empty())
             .or_else(|| {
@@ -430,18 +452,10 @@ fn packages(f: &FileEntry, ev: &[u8]) -> (Vec<FoundPackage>, Vec<String>) {
                     .find_map(|k| m.main(k))
                 })
             });
-        let version = from_file.version.clone().or_else(|| {
-            m.and_then(|m| {
-                [
-                    "Implementation-Version",
-                    "Specification-Version",
-                    "Plugin-Version",
-                    "Bundle-Version",
-                ]
-                .iter()
-                .find_map(|k| m.any(k))
-            })
-        });
+        let version = from_file
+            .version
+            .clone()
+            .or_else(|| m.and_then(|m| VERSION_FIELDS.iter().find_map(|k| m.any(k))));
         let (Some(name), Some(version)) = (name, version) else {
             continue;
         };
