@@ -866,6 +866,46 @@ mod tests {
     }
 
     #[test]
+    fn renamed_archives_are_their_only_pom() {
+        let pom = b"groupId=org.eclipse.jetty\nartifactId=jetty-start\nversion=12.0.20\n";
+        let mf = b"Manifest-Version: 1.0\nImplementation-Version: 12.0.20\n";
+        let start = zip_of(&[
+            ("META-INF/MANIFEST.MF", mf),
+            (
+                "META-INF/maven/org.eclipse.jetty/jetty-start/pom.properties",
+                pom,
+            ),
+        ]);
+        for name in ["start.jar", "org.eclipse.jetty.start-12.0.20-nolog.jar"] {
+            let out = JavaAnalyzer.analyze(&[&reduced(name, &start)], None);
+            let purls: Vec<String> = out.packages.iter().map(|p| p.purl.to_string()).collect();
+            assert_eq!(
+                purls,
+                ["pkg:maven/org.eclipse.jetty/jetty-start@12.0.20"],
+                "{name}"
+            );
+        }
+        // A fat jar with one shaded dependency of another version is two packages.
+        let fat = zip_of(&[
+            ("META-INF/MANIFEST.MF", b"Implementation-Version: 1.0\n"),
+            (
+                "META-INF/maven/org.eclipse.jetty/jetty-start/pom.properties",
+                pom,
+            ),
+        ]);
+        let out = JavaAnalyzer.analyze(&[&reduced("tool.jar", &fat)], None);
+        let mut purls: Vec<String> = out.packages.iter().map(|p| p.purl.to_string()).collect();
+        purls.sort();
+        assert_eq!(
+            purls,
+            [
+                "pkg:maven/org.eclipse.jetty/jetty-start@12.0.20",
+                "pkg:maven/tool@1.0"
+            ]
+        );
+    }
+
+    #[test]
     fn nesting_is_bounded() {
         let mut inner = zip_of(&[(
             "META-INF/maven/g/deep/pom.properties",
