@@ -6,13 +6,17 @@ pub mod bdb;
 pub mod binary;
 pub mod cargo_auditable;
 pub mod cargo_lock;
+pub mod composer;
+pub mod dotnet;
 pub mod dpkg;
 pub mod elf;
 pub mod go_binary;
+pub mod java;
 pub mod npm;
 pub mod os_release;
 pub mod python;
 pub mod rpm;
+pub mod ruby;
 
 use super::{FileEntry, FoundPackage, OsRelease};
 
@@ -92,6 +96,10 @@ pub fn all() -> Vec<Box<dyn Analyzer>> {
         Box::new(python::PythonAnalyzer),
         Box::new(npm::NpmAnalyzer),
         Box::new(cargo_lock::CargoLockAnalyzer),
+        Box::new(java::JavaAnalyzer),
+        Box::new(ruby::RubyAnalyzer),
+        Box::new(composer::ComposerAnalyzer),
+        Box::new(dotnet::DotnetAnalyzer),
         Box::new(binary::BinaryAnalyzer),
     ]
 }
