@@ -129,6 +129,34 @@ fn check_against_truth(source: &str) {
             .is_some_and(|ps| ps.iter().any(|p| p["name"] == "stella:layer:digest"));
         assert!(has_layer, "no layer digest on {c}");
     }
+    // Python packages apt installed are owned by their deb; pip's (usr/local) are not.
+    let mut owned = 0;
+    for c in doc["components"].as_array().expect("components") {
+        if !c["purl"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("pkg:pypi/")
+        {
+            continue;
+        }
+        let props = c["properties"].as_array().expect("properties");
+        let prop = |name: &str| {
+            props
+                .iter()
+                .find(|p| p["name"] == name)
+                .and_then(|p| p["value"].as_str())
+        };
+        let by_apt = prop("stella:file").is_some_and(|f| f.starts_with("usr/lib/python3/"));
+        match prop("stella:owned-by") {
+            Some(owner) => {
+                assert!(by_apt, "{c}");
+                assert!(owner.starts_with("pkg:deb/debian/python3-"), "{owner}");
+                owned += 1;
+            }
+            None => assert!(!by_apt, "apt-installed but no owner: {c}"),
+        }
+    }
+    assert!(owned > 0, "no Python package owned by a deb");
 }
 
 #[test]

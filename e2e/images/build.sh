@@ -3,7 +3,7 @@
 # keyed by this script's hash, and records the ground truth read from the rootfs.
 #
 #   layer 1  debootstrap --variant=minbase bookworm
-#   layer 2  apt packages (curl, python3)
+#   layer 2  apt packages (curl, python3, python3-packaging: a dist-info owned by a deb)
 #   layer 3  pinned pip packages (host pip, --target into dist-packages: real dist-info)
 #   layer 4  a pinned npm project (host npm; exact versions of packages with no dependencies)
 #   layer 5  a Rust binary built with cargo-auditable (rust-app/, crates pinned by its
@@ -68,12 +68,12 @@ printf '#!/bin/sh\nexit 101\n' > "$root/usr/sbin/policy-rc.d"
 chmod +x "$root/usr/sbin/policy-rc.d"
 mount -t proc proc "$root/proc"
 in_root apt-get update -qq
-in_root apt-get install -y -qq --no-install-recommends curl python3 less >/dev/null
+in_root apt-get install -y -qq --no-install-recommends curl python3 python3-packaging less >/dev/null
 in_root apt-get clean
 umount "$root/proc"
 rm -f "$root/usr/sbin/policy-rc.d"
 rm -rf "$root/var/lib/apt/lists/"*
-repack "apt-get install curl python3 less"
+repack "apt-get install curl python3 python3-packaging less"
 
 echo "== layer 3: pip packages"
 site="$root/usr/local/lib/python3.11/dist-packages"
