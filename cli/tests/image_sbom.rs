@@ -187,6 +187,40 @@ fn a_cached_second_build_is_byte_identical() {
     assert_eq!(first.stdout, second.stdout);
 }
 
+/// (layers, layers read from the cache) from the summary line of `-o table`.
+fn table_cache_summary(out: &std::process::Output) -> (usize, usize) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("NAME "), "{text}");
+    let summary = text.lines().last().expect("summary line");
+    let numbers: Vec<usize> = summary
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    match numbers.as_slice() {
+        [_, layers, cached, ..] => (*layers, *cached),
+        _ => panic!("no summary in {summary:?}"),
+    }
+}
+
+#[test]
+fn table_output_reports_layer_cache_use() {
+    let cache = tempfile::tempdir().expect("tempdir");
+    let src = format!("oci-dir:{}:app", image().join("oci").display());
+    let dir = cache.path().display().to_string();
+    let args = ["sbom", src.as_str(), "-o", "table", "--cache-dir", &dir];
+    let (layers, cached) = table_cache_summary(&stella(&args));
+    assert!(layers >= 5);
+    assert_eq!(cached, 0);
+    assert_eq!(table_cache_summary(&stella(&args)), (layers, layers));
+    let no_cache = ["sbom", src.as_str(), "-o", "table", "--no-cache"];
+    assert_eq!(table_cache_summary(&stella(&no_cache)), (layers, 0));
+}
+
 #[test]
 fn scan_of_the_image_finds_the_pinned_vulnerable_packages() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
+use stella_core::inventory::builder::BuildOptions;
+use stella_core::inventory::cache::LayerCache;
 use stella_core::inventory::source::{Credentials, Insecure, OpenOptions, RegistryOptions};
 
 /// Flags that say how to open an image source.
@@ -46,9 +48,32 @@ pub struct ImageArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = 60,
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub registry_timeout: u64,
+    /// Layer cache directory: layers analysed once are not read again (default
+    /// `$XDG_CACHE_HOME/stellaops`, else `~/.cache/stellaops`).
+    #[arg(long, env = "STELLA_CACHE_DIR", value_name = "DIR")]
+    pub cache_dir: Option<std::path::PathBuf>,
+    /// Neither read nor write the layer cache (wins over `--cache-dir`).
+    #[arg(long)]
+    pub no_cache: bool,
 }
 
 impl ImageArgs {
+    /// How to build the SBOM: the layer cache these flags name, default limits.
+    pub fn build_options(&self) -> BuildOptions {
+        let cache = if self.no_cache {
+            None
+        } else {
+            match &self.cache_dir {
+                Some(dir) => Some(LayerCache::new(dir)),
+                None => LayerCache::from_env(),
+            }
+        };
+        BuildOptions {
+            cache,
+            ..BuildOptions::default()
+        }
+    }
+
     /// The core's open options for these flags (reads stdin for the password if asked).
     pub fn open_options(&self) -> anyhow::Result<OpenOptions> {
         let password = if self.registry_password_stdin {

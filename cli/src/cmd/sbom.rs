@@ -6,8 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use stella_core::inventory::analyzer;
-use stella_core::inventory::builder::{BuildOptions, BuildOutcome, build};
-use stella_core::inventory::cache::LayerCache;
+use stella_core::inventory::builder::{BuildOutcome, build};
 use stella_core::inventory::source;
 use stella_core::sbom::SbomFormat;
 
@@ -21,7 +20,7 @@ pub enum SbomOutput {
     Cyclonedx,
     /// SPDX 2.3 JSON.
     Spdx,
-    /// One line per component: purl, layer.
+    /// One row per component: name, version, type, layer, evidence file, owner.
     Table,
 }
 
@@ -48,10 +47,7 @@ pub fn build_from_source(spec: &str, args: &ImageArgs) -> anyhow::Result<BuildOu
         source::open_with(spec, &options).with_context(|| format!("opening image {spec}"))?;
     let analyzers = analyzer::all();
     let bar = progress::bar(image.layers().len() as u64, "reading layers");
-    let options = BuildOptions {
-        cache: LayerCache::from_env(),
-        ..BuildOptions::default()
-    };
+    let options = args.build_options();
     let outcome = build(image.as_ref(), &analyzers, &options, |done, _| {
         bar.set_position(done as u64)
     })
@@ -69,15 +65,7 @@ pub fn run(args: SbomArgs) -> anyhow::Result<u8> {
     let mut bytes = match args.output {
         SbomOutput::Cyclonedx => SbomFormat::CycloneDx.write(&outcome.sbom),
         SbomOutput::Spdx => SbomFormat::Spdx.write(&outcome.sbom),
-        SbomOutput::Table => {
-            let mut s = String::new();
-            for c in &outcome.sbom.components {
-                let purl = c.purl.as_ref().map(ToString::to_string).unwrap_or_default();
-                let layer = c.layer_digest.as_deref().unwrap_or("-");
-                s.push_str(&format!("{purl}\t{layer}\n"));
-            }
-            s.into_bytes()
-        }
+        SbomOutput::Table => table(&outcome).into_bytes(),
     };
     if !bytes.ends_with(b"\n") {
         bytes.push(b'\n');
@@ -94,4 +82,71 @@ pub fn run(args: SbomArgs) -> anyhow::Result<u8> {
         }
     }
     Ok(0)
+}
+
+/// The human view: one aligned row per component, then where the layers came from.
+fn table(outcome: &BuildOutcome) -> String {
+    let short = |digest: &str| -> String {
+        match digest.split_once(':') {
+            Some((algo, hex)) => format!("{algo}:{}", hex.get(..12).unwrap_or(hex)),
+            None => digest.to_string(),
+        }
+    };
+    let mut rows = vec![[
+        "NAME".to_string(),
+        "VERSION".to_string(),
+        "TYPE".to_string(),
+        "LAYER".to_string(),
+        "EVIDENCE".to_string(),
+        "OWNED BY".to_string(),
+    ]];
+    for c in &outcome.sbom.components {
+        let evidence = match c.files.as_slice() {
+            [] => "-".to_string(),
+            [one] => one.clone(),
+            [first, rest @ ..] => format!("{first} (+{})", rest.len()),
+        };
+        rows.push([
+            c.name.clone(),
+            c.version.clone().unwrap_or_default(),
+            c.purl.as_ref().map(|p| p.ty.clone()).unwrap_or_default(),
+            c.layer_digest.as_deref().map_or("-".to_string(), short),
+            evidence,
+            c.owned_by.clone().unwrap_or_else(|| "-".to_string()),
+        ]);
+    }
+    let mut widths = [0usize; 6];
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in &rows {
+        let mut line = String::new();
+        for (i, (cell, w)) in row.iter().zip(widths).enumerate() {
+            if i + 1 == row.len() {
+                line.push_str(cell);
+            } else {
+                line.push_str(&format!("{cell:<w$}  "));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    let cached = outcome.layers.iter().filter(|l| l.from_cache).count();
+    out.push_str(&format!(
+        "\n{} components from {} layers ({} read from the layer cache)",
+        outcome.sbom.components.len(),
+        outcome.layers.len(),
+        cached
+    ));
+    if let Some(os) = &outcome.os {
+        out.push_str(&format!(
+            "; OS {}",
+            os.pretty_name.clone().unwrap_or_else(|| os.id.clone())
+        ));
+    }
+    out.push('\n');
+    out
 }

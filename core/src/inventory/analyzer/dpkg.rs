@@ -241,22 +241,33 @@ pub(crate) fn parse_stanzas(contents: &[u8]) -> Stanzas {
     out
 }
 
-/// Paths of a `.list` file, relative like [`FileEntry::path`]; `/.` and directories
-/// are kept as dpkg lists them (minus the leading `/`). True when capped.
+/// Paths of a `.list` file, relative like [`FileEntry::path`], without `/.` and
+/// without the directories (a listed path with listed paths below it): they are
+/// shared by many packages and say nothing about this one. True when capped.
 fn read_list(contents: &[u8]) -> (Vec<String>, bool) {
     let text = String::from_utf8_lossy(contents);
-    let mut out = Vec::new();
+    let mut paths = std::collections::BTreeSet::new();
+    let mut capped = false;
     for line in text.lines() {
         let p = line.trim().trim_start_matches('/');
         if p.is_empty() || p == "." || p.len() > MAX_LINE {
             continue;
         }
-        if out.len() >= MAX_FILES_PER_PACKAGE {
-            return (out, true);
+        if paths.len() >= MAX_FILES_PER_PACKAGE {
+            capped = true;
+            break;
         }
-        out.push(p.to_string());
+        paths.insert(p.to_string());
     }
-    (out, false)
+    let is_dir = |p: &String| {
+        let prefix = format!("{p}/");
+        paths
+            .range(prefix.clone()..)
+            .next()
+            .is_some_and(|next| next.starts_with(&prefix))
+    };
+    let files = paths.iter().filter(|p| !is_dir(p)).cloned().collect();
+    (files, capped)
 }
 
 #[cfg(test)]
@@ -395,12 +406,12 @@ Version: 2.0-1
             Some("zlib@1:1.2.13.dfsg-1")
         );
         assert!(!a.packages[4].purl.qualifiers.contains_key("upstream"));
+        // `etc` has listed paths below it: a directory, not evidence.
         assert_eq!(
             a.packages[0].files,
             [
                 STATUS,
                 "var/lib/dpkg/info/libc6:amd64.list",
-                "etc",
                 "etc/ld.so.conf.d",
                 "lib/x86_64-linux-gnu/libc.so.6",
                 "usr/share/doc/libc6/copyright"
