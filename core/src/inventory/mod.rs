@@ -23,6 +23,17 @@ pub struct FileEntry {
     pub layer_digest: Option<String>,
 }
 
+impl FileEntry {
+    /// A file with these contents, last written by layer `layer`.
+    pub fn new(path: impl Into<String>, contents: impl Into<Vec<u8>>, layer: Option<&str>) -> Self {
+        Self {
+            path: path.into(),
+            contents: contents.into(),
+            layer_digest: layer.map(str::to_string),
+        }
+    }
+}
+
 /// The distribution the image is built on (`/etc/os-release` and friends).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OsRelease {

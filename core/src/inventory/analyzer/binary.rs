@@ -299,11 +299,7 @@ mod tests {
     use crate::inventory::analyzer::go_binary::tests::inline;
 
     fn entry(path: &str, contents: Vec<u8>) -> FileEntry {
-        FileEntry {
-            path: path.into(),
-            contents,
-            layer_digest: Some("sha256:l9".into()),
-        }
+        FileEntry::new(path, contents, Some("sha256:l9"))
     }
 
     /// Reduce like the layer reader, then analyze the kept evidence.

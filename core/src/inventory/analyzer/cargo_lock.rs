@@ -86,11 +86,7 @@ mod tests {
     use super::*;
 
     fn entry(path: &str, bytes: &[u8]) -> FileEntry {
-        FileEntry {
-            path: path.into(),
-            contents: bytes.to_vec(),
-            layer_digest: Some("sha256:l6".into()),
-        }
+        FileEntry::new(path, bytes, Some("sha256:l6"))
     }
 
     #[test]

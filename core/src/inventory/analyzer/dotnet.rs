@@ -103,11 +103,7 @@ mod tests {
     use super::*;
 
     fn entry(path: &str, text: &str) -> FileEntry {
-        FileEntry {
-            path: path.into(),
-            contents: text.as_bytes().to_vec(),
-            layer_digest: Some("sha256:la".into()),
-        }
+        FileEntry::new(path, text, Some("sha256:la"))
     }
 
     #[test]

@@ -276,11 +276,7 @@ mod tests {
     use crate::ecosystem::{Ecosystem, EcosystemKind};
 
     fn entry(path: &str, contents: &str, layer: &str) -> FileEntry {
-        FileEntry {
-            path: path.into(),
-            contents: contents.as_bytes().to_vec(),
-            layer_digest: Some(layer.into()),
-        }
+        FileEntry::new(path, contents, Some(layer))
     }
 
     fn bookworm() -> OsRelease {

@@ -759,11 +759,7 @@ mod tests {
     }
 
     fn entry(path: &str, bytes: Vec<u8>) -> FileEntry {
-        FileEntry {
-            path: path.into(),
-            contents: bytes,
-            layer_digest: Some("sha256:l7".into()),
-        }
+        FileEntry::new(path, bytes, Some("sha256:l7"))
     }
 
     fn reduced(path: &str, bytes: &[u8]) -> FileEntry {

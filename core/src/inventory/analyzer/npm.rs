@@ -181,11 +181,7 @@ mod tests {
     use super::*;
 
     fn entry(path: &str, text: &str) -> FileEntry {
-        FileEntry {
-            path: path.into(),
-            contents: text.as_bytes().to_vec(),
-            layer_digest: Some("sha256:l4".into()),
-        }
+        FileEntry::new(path, text, Some("sha256:l4"))
     }
 
     #[test]

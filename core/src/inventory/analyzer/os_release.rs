@@ -196,11 +196,7 @@ mod tests {
     use crate::sbom::Purl;
 
     fn entry(path: &str, contents: &str) -> FileEntry {
-        FileEntry {
-            path: path.into(),
-            contents: contents.as_bytes().to_vec(),
-            layer_digest: None,
-        }
+        FileEntry::new(path, contents, None)
     }
 
     // Verbatim from debian:12 (bookworm).

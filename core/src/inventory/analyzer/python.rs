@@ -119,11 +119,7 @@ mod tests {
     use super::*;
 
     fn entry(path: &str, text: &str) -> FileEntry {
-        FileEntry {
-            path: path.into(),
-            contents: text.as_bytes().to_vec(),
-            layer_digest: Some("sha256:l3".into()),
-        }
+        FileEntry::new(path, text, Some("sha256:l3"))
     }
 
     const REQUESTS: &str = "Metadata-Version: 2.1\nName: requests\nVersion: 2.25.0\nSummary: Python HTTP for Humans.\nHome-page: https://requests.readthedocs.io\nLicense: Apache 2.0\nPlatform: UNKNOWN\nClassifier: License :: OSI Approved :: Apache Software License\nRequires-Python: >=2.7\n\nRequests\n========\nName: not-a-header\n";
