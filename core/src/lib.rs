@@ -7,6 +7,7 @@
 
 pub mod advisory;
 pub mod ecosystem;
+pub mod feedser;
 mod hex;
 pub mod import;
 pub mod inventory;
