@@ -157,8 +157,9 @@ fn normalise_version(key: &str, repairs: &mut Vec<Value>) -> Option<String> {
 }
 
 fn has_release(v: &str) -> bool {
-    v.rsplit_once("-r")
-        .is_some_and(|(base, rel)| !base.is_empty() && !rel.is_empty() && rel.bytes().all(|b| b.is_ascii_digit()))
+    v.rsplit_once("-r").is_some_and(|(base, rel)| {
+        !base.is_empty() && !rel.is_empty() && rel.bytes().all(|b| b.is_ascii_digit())
+    })
 }
 
 /// `YYYY-NNNN…` (the part of a CVE id after `CVE-`).
@@ -188,7 +189,9 @@ fn entry_ids(entry: &str, repairs: &mut Vec<Value>) -> Vec<String> {
             if is_cve_tail(tail) {
                 i += 1;
                 let id = format!("CVE-{tail}");
-                repairs.push(json!({ "kind": "cve_space", "from": format!("{token} {next}"), "to": id }));
+                repairs.push(
+                    json!({ "kind": "cve_space", "from": format!("{token} {next}"), "to": id }),
+                );
                 if tail != next {
                     repairs.push(json!({ "kind": "cve_suffix", "from": next, "to": tail }));
                 }
@@ -196,7 +199,11 @@ fn entry_ids(entry: &str, repairs: &mut Vec<Value>) -> Vec<String> {
                 continue;
             }
         }
-        if let Some(rest) = token.get(..4).filter(|p| p.eq_ignore_ascii_case("CVE-")).and(token.get(4..)) {
+        if let Some(rest) = token
+            .get(..4)
+            .filter(|p| p.eq_ignore_ascii_case("CVE-"))
+            .and(token.get(4..))
+        {
             if let Some(tail) = cve_prefix(rest)
                 && tail != rest
             {
@@ -230,7 +237,9 @@ fn cve_prefix(s: &str) -> Option<&str> {
         .bytes()
         .take_while(u8::is_ascii_digit)
         .count();
-    (digits >= 4).then(|| s.get(..year_end + 1 + digits)).flatten()
+    (digits >= 4)
+        .then(|| s.get(..year_end + 1 + digits))
+        .flatten()
 }
 
 /// Reads one secdb document into one record per (package, fixed version).
@@ -311,12 +320,21 @@ pub fn parse_secdb_with_limits(
             skip(&mut parsed, at, "package block has no `pkg`".to_owned());
             continue;
         };
-        let Some(name) = pkg.name.as_deref().map(str::trim).filter(|n| !n.is_empty() && !n.contains(char::is_whitespace)) else {
+        let Some(name) = pkg
+            .name
+            .as_deref()
+            .map(str::trim)
+            .filter(|n| !n.is_empty() && !n.contains(char::is_whitespace))
+        else {
             skip(&mut parsed, at, "package has no usable `name`".to_owned());
             continue;
         };
         let Some(secfixes) = pkg.secfixes.filter(|s| !s.0.is_empty()) else {
-            skip(&mut parsed, format!("{at} ({name})"), "package has no secfixes".to_owned());
+            skip(
+                &mut parsed,
+                format!("{at} ({name})"),
+                "package has no secfixes".to_owned(),
+            );
             continue;
         };
         for (key, list) in secfixes.0 {
@@ -324,13 +342,20 @@ pub fn parse_secdb_with_limits(
             if entries > limits.max_entries {
                 return Err(error(
                     document,
-                    format!("more than the limit of {} secfix entries", limits.max_entries),
+                    format!(
+                        "more than the limit of {} secfix entries",
+                        limits.max_entries
+                    ),
                 ));
             }
             let location = format!("{at}.secfixes[\"{key}\"] ({name})");
             let mut repairs = Vec::new();
             let Some(version) = normalise_version(&key, &mut repairs) else {
-                skip(&mut parsed, location, format!("secfix key `{key}` is not a version"));
+                skip(
+                    &mut parsed,
+                    location,
+                    format!("secfix key `{key}` is not a version"),
+                );
                 continue;
             };
             let mut aliases: Vec<String> = Vec::new();
@@ -342,7 +367,11 @@ pub fn parse_secdb_with_limits(
                 }
             }
             if aliases.is_empty() {
-                skip(&mut parsed, location, format!("secfix `{key}` lists no ids"));
+                skip(
+                    &mut parsed,
+                    location,
+                    format!("secfix `{key}` lists no ids"),
+                );
                 continue;
             }
             let id = format!("ALPINE-{release}-{name}-{version}");
@@ -370,7 +399,10 @@ pub fn parse_secdb_with_limits(
                     ranges: vec![Range {
                         kind: RangeType::Ecosystem,
                         repo: None,
-                        events: vec![Event::Introduced("0".to_owned()), Event::Fixed(version.clone())],
+                        events: vec![
+                            Event::Introduced("0".to_owned()),
+                            Event::Fixed(version.clone()),
+                        ],
                     }],
                     ..Affected::default()
                 }]
@@ -411,4 +443,422 @@ pub fn parse_secdb_with_limits(
         }
     }
     Ok(parsed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn shared_dir() -> std::path::PathBuf {
+        std::env::var_os("STELLA_SHARED_DIR")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| {
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared")
+            })
+    }
+
+    fn secdb(text: &str) -> Parsed {
+        parse_secdb("test.yaml", text.as_bytes()).expect("parses")
+    }
+
+    fn record<'a>(parsed: &'a Parsed, id: &str) -> &'a OsvRecord {
+        &parsed
+            .records
+            .iter()
+            .find(|r| r.record.id == id)
+            .unwrap_or_else(|| {
+                panic!(
+                    "no record {id}: {:?}",
+                    parsed
+                        .records
+                        .iter()
+                        .map(|r| &r.record.id)
+                        .collect::<Vec<_>>()
+                )
+            })
+            .record
+    }
+
+    /// (ecosystem, name, events) of every affected entry.
+    fn triples(r: &OsvRecord) -> Vec<(String, String, Vec<Event>)> {
+        r.affected
+            .iter()
+            .map(|a| {
+                let p = a.package.clone().unwrap_or_default();
+                let events = a.ranges.iter().flat_map(|r| r.events.clone()).collect();
+                (p.ecosystem, p.name, events)
+            })
+            .collect()
+    }
+
+    const TRAPS: &str = concat!(
+        "---\n",
+        "distroversion: v3.5\n",
+        "reponame: main\n",
+        "archs:\n",
+        "  - x86_64\n",
+        "packages:\n",
+        "  - pkg:\n",
+        "      name: curl\n",
+        "      secfixes:\n",
+        "        7.51.0:\n",
+        "          - CVE-2016-8615\n",
+        "        7.50.1.r2:\n",
+        "        - CVE-2016-5419\n",
+        "        0:\n",
+        "          - CVE-2016-0001\n",
+        "  - pkg:\n",
+        "      name: xen\n",
+        "      secfixes:\n",
+        "        4.7.0-r1:\n",
+        "            - CVE-2016-6258 XSA-182\n",
+        "            - CVE-2017-8073.patch\n",
+        "            - CVE 2018-16859\n",
+        "        1.10-r0:\n",
+        "          - XSA-1\n",
+        "        1.9-r0: []\n",
+        "  - pkg:\n",
+        "      name: wireshark\n",
+        "      secfixes:\n",
+        "        2.2.6-r0:\n",
+        "          - wnpa-sec-2017-18\n",
+        "          - wnpa-sec-2017-18\n",
+        "  - pkg:\n",
+        "      secfixes:\n",
+        "        1-r0:\n",
+        "          - CVE-2000-1\n",
+        "  - pkg:\n",
+        "      name: nofixes\n",
+    );
+
+    #[test]
+    fn secdb_format_traps_and_repairs() {
+        let p = secdb(TRAPS);
+        let ids: Vec<&str> = p.records.iter().map(|r| r.record.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "ALPINE-v3.5-curl-7.51.0",
+                "ALPINE-v3.5-curl-7.50.1-r2",
+                "ALPINE-v3.5-curl-0",
+                "ALPINE-v3.5-xen-4.7.0-r1",
+                "ALPINE-v3.5-xen-1.10-r0",
+                "ALPINE-v3.5-wireshark-2.2.6-r0",
+            ]
+        );
+        let curl = record(&p, "ALPINE-v3.5-curl-7.51.0");
+        assert_eq!(
+            triples(curl),
+            vec![(
+                "Alpine:v3.5".into(),
+                "curl".into(),
+                vec![Event::Introduced("0".into()), Event::Fixed("7.51.0".into())]
+            )]
+        );
+        let dot = record(&p, "ALPINE-v3.5-curl-7.50.1-r2");
+        assert_eq!(triples(dot)[0].2[1], Event::Fixed("7.50.1-r2".into()));
+        // `0`: never affected — no affected entry (one without ranges would mean "all").
+        let never = record(&p, "ALPINE-v3.5-curl-0");
+        assert!(never.affected.is_empty());
+        assert_eq!(never.aliases, ["CVE-2016-0001"]);
+        assert_eq!(
+            never
+                .database_specific
+                .as_ref()
+                .map(|d| d["not_affected"][0]["package"].clone()),
+            Some(json!("curl"))
+        );
+        let xen = record(&p, "ALPINE-v3.5-xen-4.7.0-r1");
+        assert_eq!(
+            xen.aliases,
+            [
+                "CVE-2016-6258",
+                "XSA-182",
+                "CVE-2017-8073",
+                "CVE-2018-16859"
+            ]
+        );
+        // `1.10` stays `1.10` (a YAML float would read 1.1).
+        assert_eq!(
+            triples(record(&p, "ALPINE-v3.5-xen-1.10-r0"))[0].2[1],
+            Event::Fixed("1.10-r0".into())
+        );
+        let ws = record(&p, "ALPINE-v3.5-wireshark-2.2.6-r0");
+        assert_eq!(ws.aliases, ["wnpa-sec-2017-18"]);
+        assert_eq!(
+            ws.database_specific.as_ref().map(|d| d["reponame"].clone()),
+            Some(json!("main"))
+        );
+
+        let counts = repair_counts(&p);
+        let expected: BTreeMap<String, usize> = [
+            ("missing_release", 1),
+            ("release_dot", 1),
+            ("split_entry", 1),
+            ("cve_suffix", 1),
+            ("cve_space", 1),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        assert_eq!(counts, expected);
+
+        let skips: Vec<(&str, &str)> = p
+            .skipped
+            .iter()
+            .map(|s| (s.location.as_str(), s.reason.as_str()))
+            .collect();
+        assert_eq!(skips.len(), 3, "{skips:?}");
+        assert!(skips[0].1.contains("`1.9-r0` lists no ids"), "{skips:?}");
+        assert!(
+            skips[1].0 == "packages[3]" && skips[1].1.contains("name"),
+            "{skips:?}"
+        );
+        assert!(skips[2].1.contains("no secfixes"), "{skips:?}");
+    }
+
+    #[test]
+    fn empty_packages_and_whole_document_errors() {
+        let p = secdb("---\ndistroversion: v3.3\nreponame: community\npackages:\n");
+        assert!(p.records.is_empty() && p.skipped.is_empty());
+        let e = parse_secdb("d", b"packages: []\n").expect_err("no distroversion");
+        assert!(e.reason.contains("distroversion"), "{e}");
+        let e = parse_secdb("d", b"distroversion: v3.3\npackages:\n  - pkg: [\n")
+            .expect_err("bad yaml");
+        assert!(e.reason.contains("line"), "{e}");
+        let e =
+            parse_secdb("d", b"distroversion: v3.3\npackages: &a []\nx: *a\n").expect_err("alias");
+        assert!(e.reason.starts_with("invalid secdb YAML"), "{e}");
+        let small = SecdbLimits {
+            max_line_bytes: 10,
+            ..SecdbLimits::default()
+        };
+        let e = parse_secdb_with_limits("d", TRAPS.as_bytes(), &small).expect_err("long line");
+        assert!(e.reason.starts_with("line 2:"), "{e}");
+        let few = SecdbLimits {
+            max_entries: 2,
+            ..SecdbLimits::default()
+        };
+        assert!(parse_secdb_with_limits("d", TRAPS.as_bytes(), &few).is_err());
+        let tiny = SecdbLimits {
+            max_bytes: 8,
+            ..SecdbLimits::default()
+        };
+        assert!(parse_secdb_with_limits("d", TRAPS.as_bytes(), &tiny).is_err());
+        let deep = format!(
+            "distroversion: v3.3\nx: {}1{}\n",
+            "[".repeat(50),
+            "]".repeat(50)
+        );
+        assert!(parse_secdb("d", deep.as_bytes()).is_err());
+    }
+
+    /// Every sample file with its (distroversion, package blocks, secfix keys) counted by text.
+    fn sample_files() -> Vec<(String, Vec<u8>)> {
+        let root = shared_dir().join("feeds-sample/alpine-secdb");
+        let mut out = Vec::new();
+        let dirs = std::fs::read_dir(&root)
+            .unwrap_or_else(|e| panic!("shared data missing ({}): {e}", root.display()));
+        for dir in dirs.flatten() {
+            for repo in ["main.yaml", "community.yaml"] {
+                let path = dir.path().join(repo);
+                let bytes =
+                    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                out.push((
+                    format!("{}/{repo}", dir.file_name().to_string_lossy()),
+                    bytes,
+                ));
+            }
+        }
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn sample_secdb_summary() {
+        let mut blocks_total = 0;
+        let mut all = Parsed::default();
+        for (name, bytes) in sample_files() {
+            let p = parse_secdb(&name, &bytes).unwrap_or_else(|e| panic!("{e}"));
+            let text = String::from_utf8_lossy(&bytes);
+            let blocks = text.lines().filter(|l| l.trim_start() == "- pkg:").count();
+            // Secfix keys: lines ending in `:` nested under `secfixes:` (8 spaces deep).
+            let keys = text
+                .lines()
+                .filter(|l| {
+                    l.len() > 8
+                        && l.starts_with("        ")
+                        && !l.starts_with("         ")
+                        && l.trim_end().ends_with(':')
+                })
+                .count();
+            let skipped_keys = p
+                .skipped
+                .iter()
+                .filter(|s| s.location.contains(".secfixes["))
+                .count();
+            let skipped_blocks = p.skipped.len() - skipped_keys;
+            println!(
+                "{name}: {blocks} package blocks, {keys} secfix keys -> {} records, {} skipped, repairs {:?}",
+                p.records.len(),
+                p.skipped.len(),
+                repair_counts(&p)
+            );
+            for s in &p.skipped {
+                println!("  skipped {}: {}", s.location, s.reason);
+            }
+            assert_eq!(
+                p.records.len() + skipped_keys,
+                keys,
+                "{name}: every secfix key yields a record or a skip"
+            );
+            assert!(skipped_blocks <= blocks);
+            let eco = format!("Alpine:{}", name.split('/').next().unwrap_or_default());
+            for r in &p.records {
+                assert!(
+                    r.record
+                        .affected
+                        .iter()
+                        .all(|a| a.package.as_ref().is_some_and(|p| p.ecosystem == eco))
+                );
+            }
+            blocks_total += blocks;
+            all.records.extend(p.records);
+            all.skipped.extend(p.skipped);
+        }
+        println!(
+            "alpine total: {blocks_total} blocks, {} records, {} skipped, repairs {:?}",
+            all.records.len(),
+            all.skipped.len(),
+            repair_counts(&all)
+        );
+        assert_eq!(blocks_total, 569, "README: 569 package blocks");
+        let counts = repair_counts(&all);
+        // libzip 1.3.0 (five releases), nautilus 3.32.1, radare2 3.9.0, libbsd 0.8.2, screen 4.5.1.
+        assert_eq!(counts.get("missing_release"), Some(&9), "{counts:?}");
+        // Every `- CVE-… TALOS-…` list entry, counted from the text.
+        let two_id_lines: usize = sample_files()
+            .iter()
+            .map(|(_, b)| {
+                String::from_utf8_lossy(b)
+                    .lines()
+                    .filter(|l| l.trim_start().starts_with("- CVE-") && l.contains(" TALOS-"))
+                    .count()
+            })
+            .sum();
+        assert_eq!(counts.get("split_entry"), Some(&two_id_lines), "{counts:?}");
+        let ws = all
+            .records
+            .iter()
+            .find(|r| r.record.id == "ALPINE-v3.5-wireshark-2.2.6-r0")
+            .expect("wireshark");
+        assert!(ws.record.aliases.iter().any(|a| a == "wnpa-sec-2017-18"));
+    }
+
+    #[test]
+    fn differential_against_oracle_derived_osv() {
+        let mut ours: BTreeMap<String, OsvRecord> = BTreeMap::new();
+        for (name, bytes) in sample_files() {
+            for r in parse_secdb(&name, &bytes)
+                .unwrap_or_else(|e| panic!("{e}"))
+                .records
+            {
+                ours.insert(r.record.id.clone(), r.record);
+            }
+        }
+        let dir = shared_dir().join("oracle/derived-osv/alpine");
+        let entries = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("oracle missing ({}): {e}", dir.display()));
+        let (mut total, mut compared) = (0, 0);
+        let mut disagreements = Vec::new();
+        for entry in entries.flatten() {
+            let bytes = std::fs::read(entry.path()).unwrap_or_default();
+            let theirs = crate::advisory::osv::parse_json(&bytes, &Default::default())
+                .unwrap_or_else(|e| panic!("{}: {e}", entry.path().display()));
+            total += 1;
+            let Some(mine) = ours.get(&theirs.id) else {
+                continue;
+            };
+            compared += 1;
+            if triples(mine) != triples(&theirs) {
+                disagreements.push(format!(
+                    "{}: ours {:?} theirs {:?}",
+                    theirs.id,
+                    triples(mine),
+                    triples(&theirs)
+                ));
+            }
+            let mut a = mine.aliases.clone();
+            let mut b = theirs.aliases.clone();
+            a.sort();
+            b.sort();
+            if a != b {
+                disagreements.push(format!("{} aliases: ours {a:?} theirs {b:?}", theirs.id));
+            }
+        }
+        println!(
+            "alpine oracle: {compared} of {total} ids compared, {} disagreements",
+            disagreements.len()
+        );
+        assert!(compared >= 100, "only {compared} ids in common");
+        assert!(disagreements.is_empty(), "{disagreements:#?}");
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = parse_secdb("d", &bytes);
+        }
+
+        #[test]
+        fn entry_text_never_panics(entry in "[ -~]{0,40}") {
+            let mut repairs = Vec::new();
+            let ids = entry_ids(&entry, &mut repairs);
+            prop_assert!(ids.iter().all(|id| !id.is_empty() && !id.contains(' ')));
+            let _ = normalise_version(&entry, &mut repairs);
+        }
+
+        #[test]
+        fn generated_secdb_round_trips(
+            release in "v3\\.[0-9]{1,2}",
+            packages in proptest::collection::btree_map(
+                "[a-z][a-z0-9_-]{0,10}",
+                proptest::collection::btree_map(
+                    "[0-9]{1,2}(\\.[0-9]{1,3}){0,2}(_p[0-9])?-r[0-9]{1,2}",
+                    proptest::collection::btree_set(1000u32..99999, 1..4),
+                    1..4,
+                ),
+                0..5,
+            ),
+            indent in prop::sample::select(vec!["", "  "]),
+        ) {
+            let mut text = format!("---\ndistroversion: {release}\nreponame: main\npackages:\n");
+            let mut expected = Vec::new();
+            for (name, fixes) in &packages {
+                text.push_str(&format!("  - pkg:\n      name: {name}\n      secfixes:\n"));
+                for (version, cves) in fixes {
+                    text.push_str(&format!("        {version}:\n"));
+                    let aliases: Vec<String> = cves.iter().map(|c| format!("CVE-2019-{c:04}")).collect();
+                    for a in &aliases {
+                        text.push_str(&format!("        {indent}- {a}\n"));
+                    }
+                    expected.push((format!("ALPINE-{release}-{name}-{version}"), version.clone(), name.clone(), aliases));
+                }
+            }
+            let p = parse_secdb("d", text.as_bytes()).map_err(|e| TestCaseError::fail(format!("{e}\n{text}")))?;
+            prop_assert!(p.skipped.is_empty());
+            prop_assert_eq!(p.records.len(), expected.len());
+            for (r, (id, version, name, aliases)) in p.records.iter().zip(expected) {
+                prop_assert_eq!(&r.record.id, &id);
+                prop_assert_eq!(&r.record.aliases, &aliases);
+                prop_assert_eq!(
+                    triples(&r.record),
+                    vec![(format!("Alpine:{release}"), name, vec![Event::Introduced("0".into()), Event::Fixed(version)])]
+                );
+            }
+        }
+    }
 }

@@ -401,13 +401,15 @@ pub fn parse_tracker_list_with_limits(
             parsed.skipped.push(Skipped {
                 document: document.to_owned(),
                 location: format!("{} (line {})", entry.id, entry.header_line),
-                reason: "entry has no package line, so no release or version to record"
-                    .to_owned(),
+                reason: "entry has no package line, so no release or version to record".to_owned(),
             });
             continue;
         }
         let record = entry_record(&entry, kind);
-        match by_id.get(&entry.id).and_then(|&i| parsed.records.get_mut(i)) {
+        match by_id
+            .get(&entry.id)
+            .and_then(|&i| parsed.records.get_mut(i))
+        {
             Some(existing) => merge_duplicate(existing, record, entry.header_line),
             None => {
                 by_id.insert(entry.id.clone(), parsed.records.len());
@@ -580,8 +582,8 @@ pub fn parse_tracker_json_with_limits(
             format!("JSON nests deeper than the limit of {}", limits.max_depth),
         ));
     }
-    let root: Value = serde_json::from_slice(bytes)
-        .map_err(|e| error(document, format!("invalid JSON: {e}")))?;
+    let root: Value =
+        serde_json::from_slice(bytes).map_err(|e| error(document, format!("invalid JSON: {e}")))?;
     let Value::Object(packages) = root else {
         return Err(error(
             document,
@@ -689,7 +691,10 @@ pub fn parse_tracker_json_with_limits(
 }
 
 /// The affected entries of one package's releases, and what did not become one.
-fn json_affected(package: &str, releases: &Map<String, Value>) -> (Vec<Affected>, Map<String, Value>) {
+fn json_affected(
+    package: &str,
+    releases: &Map<String, Value>,
+) -> (Vec<Affected>, Map<String, Value>) {
     let mut affected = Vec::new();
     let mut not_affected = Vec::new();
     let mut unknown = Vec::new();
@@ -703,7 +708,8 @@ fn json_affected(package: &str, releases: &Map<String, Value>) -> (Vec<Affected>
         };
         let ecosystem = format!("Debian:{number}");
         if status == "resolved" && fixed == Some("0") {
-            not_affected.push(json!({ "release": codename, "ecosystem": ecosystem, "package": package }));
+            not_affected
+                .push(json!({ "release": codename, "ecosystem": ecosystem, "package": package }));
             continue;
         }
         let mut events = vec![Event::Introduced("0".to_owned())];
@@ -755,12 +761,15 @@ mod tests {
     fn shared_dir() -> std::path::PathBuf {
         std::env::var_os("STELLA_SHARED_DIR")
             .map(std::path::PathBuf::from)
-            .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared"))
+            .unwrap_or_else(|| {
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared")
+            })
     }
 
     fn read_shared(rel: &str) -> Vec<u8> {
         let path = shared_dir().join(rel);
-        std::fs::read(&path).unwrap_or_else(|e| panic!("shared data missing ({}): {e}", path.display()))
+        std::fs::read(&path)
+            .unwrap_or_else(|e| panic!("shared data missing ({}): {e}", path.display()))
     }
 
     fn list(text: &str, kind: ListKind) -> Parsed {
@@ -830,7 +839,16 @@ mod tests {
     fn list_format_traps() {
         let p = list(TRAPS, ListKind::Dsa);
         let ids: Vec<&str> = p.records.iter().map(|r| r.record.id.as_str()).collect();
-        assert_eq!(ids, ["DSA-4676-2", "DSA-4600-1", "DSA-418", "DSA-417-1", "DSA-4676-1"]);
+        assert_eq!(
+            ids,
+            [
+                "DSA-4676-2",
+                "DSA-4600-1",
+                "DSA-418",
+                "DSA-417-1",
+                "DSA-4676-1"
+            ]
+        );
 
         let multi = record(&p, "DSA-4600-1");
         assert_eq!(multi.aliases, ["CVE-2019-1"]);
@@ -849,11 +867,17 @@ mod tests {
             Some(json!({"urgency": "medium"}))
         );
         assert_eq!(
-            multi.affected[1].database_specific.as_ref().map(|d| d["status"].clone()),
+            multi.affected[1]
+                .database_specific
+                .as_ref()
+                .map(|d| d["status"].clone()),
             Some(json!("end-of-life"))
         );
         assert_eq!(
-            multi.affected[2].database_specific.as_ref().map(|d| d["status"].clone()),
+            multi.affected[2]
+                .database_specific
+                .as_ref()
+                .map(|d| d["status"].clone()),
             Some(json!("unfixed"))
         );
         assert_eq!(
@@ -869,7 +893,10 @@ mod tests {
         assert_eq!(db["unrecognised_lines"][0]["line"], 12);
 
         // No revision in the id; CRLF line ending; woody is 3.0.
-        assert_eq!(triples(record(&p, "DSA-418")), vec![fixed("Debian:3.0", "vbox3", "0.1.7.1")]);
+        assert_eq!(
+            triples(record(&p, "DSA-418")),
+            vec![fixed("Debian:3.0", "vbox3", "0.1.7.1")]
+        );
         assert!(record(&p, "DSA-417-1").aliases.is_empty());
 
         let reasons: Vec<(&str, &str)> = p
@@ -878,7 +905,10 @@ mod tests {
             .map(|s| (s.location.as_str(), s.reason.as_str()))
             .collect();
         assert_eq!(reasons.len(), 2, "{reasons:?}");
-        assert!(reasons[0].0 == "line 19" && reasons[0].1.contains("32 Foo 2004"), "{reasons:?}");
+        assert!(
+            reasons[0].0 == "line 19" && reasons[0].1.contains("32 Foo 2004"),
+            "{reasons:?}"
+        );
         assert!(reasons[1].0.starts_with("DSA-416-1") && reasons[1].1.contains("no package line"));
     }
 
@@ -888,13 +918,22 @@ mod tests {
             "{TRAPS}[01 Jan 2021] DSA-4676-2 salt - second copy\n\t{{CVE-2021-9}}\n\t[buster] - salt 2018.3.4+dfsg1-6+deb10u2\n"
         );
         let p = list(&text, ListKind::Dsa);
-        let merged: Vec<&SourceRecord> =
-            p.records.iter().filter(|r| r.record.id == "DSA-4676-2").collect();
+        let merged: Vec<&SourceRecord> = p
+            .records
+            .iter()
+            .filter(|r| r.record.id == "DSA-4676-2")
+            .collect();
         assert_eq!(merged.len(), 1);
         let r = merged[0];
         assert_eq!(r.location, "DSA-4676-2 (lines 1, 24)");
-        assert_eq!(r.record.aliases, ["CVE-2020-11651", "CVE-2020-11652", "CVE-2021-9"]);
-        assert_eq!(r.record.summary.as_deref(), Some("salt - regression update"));
+        assert_eq!(
+            r.record.aliases,
+            ["CVE-2020-11651", "CVE-2020-11652", "CVE-2021-9"]
+        );
+        assert_eq!(
+            r.record.summary.as_deref(),
+            Some("salt - regression update")
+        );
         assert_eq!(
             triples(&r.record),
             vec![
@@ -903,7 +942,10 @@ mod tests {
             ]
         );
         assert_eq!(
-            r.record.database_specific.as_ref().map(|d| d["header_lines"].clone()),
+            r.record
+                .database_specific
+                .as_ref()
+                .map(|d| d["header_lines"].clone()),
             Some(json!([1, 24]))
         );
     }
@@ -926,21 +968,38 @@ mod tests {
         let p = list("[10 Jan 2019] DSA-1-1 b - x\n\t- b 2.0-1\n", ListKind::Dsa);
         assert!(p.records[0].record.affected.is_empty());
         assert_eq!(
-            p.records[0].record.database_specific.as_ref().map(|d| d["unknown_releases"][0]["package"].clone()),
+            p.records[0]
+                .record
+                .database_specific
+                .as_ref()
+                .map(|d| d["unknown_releases"][0]["package"].clone()),
             Some(json!("b"))
         );
-        assert_eq!(lts_release_on(NaiveDate::from_ymd_opt(2013, 1, 1).unwrap_or_default()), None);
+        assert_eq!(
+            lts_release_on(NaiveDate::from_ymd_opt(2013, 1, 1).unwrap_or_default()),
+            None
+        );
         // The wrong prefix for the list is a skipped entry.
-        let p = list("[10 Jan 2019] DSA-1-1 b - x\n\t[buster] - b 2.0-1\n", ListKind::Dla);
+        let p = list(
+            "[10 Jan 2019] DSA-1-1 b - x\n\t[buster] - b 2.0-1\n",
+            ListKind::Dla,
+        );
         assert!(p.records.is_empty());
-        assert!(p.skipped[0].reason.contains("not a DLA id"), "{:?}", p.skipped);
+        assert!(
+            p.skipped[0].reason.contains("not a DLA id"),
+            "{:?}",
+            p.skipped
+        );
     }
 
     #[test]
     fn whole_document_errors_name_the_line() {
         let bad = b"[01 Jan 2020] DSA-1-1 a - b\n\t[buster] - a 1\xff\n";
         let e = parse_tracker_list("d", bad, ListKind::Dsa).expect_err("not UTF-8");
-        assert!(e.reason.starts_with("line 2:") && e.reason.contains("UTF-8"), "{e}");
+        assert!(
+            e.reason.starts_with("line 2:") && e.reason.contains("UTF-8"),
+            "{e}"
+        );
         let small = TrackerLimits {
             max_line_bytes: 20,
             ..TrackerLimits::default()
@@ -954,17 +1013,27 @@ mod tests {
         };
         let e = parse_tracker_list_with_limits("d", TRAPS.as_bytes(), ListKind::Dsa, &few)
             .expect_err("too many entries");
-        assert!(e.reason.contains("line 13") && e.reason.contains("limit of 2"), "{e}");
+        assert!(
+            e.reason.contains("line 13") && e.reason.contains("limit of 2"),
+            "{e}"
+        );
         let tiny = TrackerLimits {
             max_bytes: 10,
             ..TrackerLimits::default()
         };
-        assert!(parse_tracker_list_with_limits("d", TRAPS.as_bytes(), ListKind::Dsa, &tiny).is_err());
+        assert!(
+            parse_tracker_list_with_limits("d", TRAPS.as_bytes(), ListKind::Dsa, &tiny).is_err()
+        );
         assert!(parse_tracker_json_with_limits("d", b"{}", &tiny).is_ok());
         assert!(parse_tracker_json("d", b"[1]").is_err());
         assert!(parse_tracker_json("d", b"{").is_err());
         let deep = format!("{}{}", "[".repeat(100), "]".repeat(100));
-        assert!(parse_tracker_json("d", deep.as_bytes()).unwrap_err().reason.contains("deeper"));
+        assert!(
+            parse_tracker_json("d", deep.as_bytes())
+                .unwrap_err()
+                .reason
+                .contains("deeper")
+        );
         // An indented line before any header is a skip, not an error.
         let p = list("\t[buster] - a 1\n", ListKind::Dsa);
         assert_eq!(p.skipped.len(), 1);
@@ -987,7 +1056,10 @@ mod tests {
             ]
         );
         for r in &p.records {
-            assert_eq!(r.record.aliases, [r.record.id.trim_start_matches("DEBIAN-")]);
+            assert_eq!(
+                r.record.aliases,
+                [r.record.id.trim_start_matches("DEBIAN-")]
+            );
         }
         let chromium = record(&p, "DEBIAN-CVE-2022-0456");
         let mut t = triples(chromium);
@@ -1009,22 +1081,35 @@ mod tests {
             .unwrap_or_default();
         assert_eq!(eol["end_of_life"], true);
         assert_eq!(
-            chromium.database_specific.as_ref().map(|d| d["unknown_releases"][0]["release"].clone()),
+            chromium
+                .database_specific
+                .as_ref()
+                .map(|d| d["unknown_releases"][0]["release"].clone()),
             Some(json!("sid"))
         );
         // fixed_version "0": never affected.
         let never = record(&p, "DEBIAN-CVE-2007-2383");
         assert!(never.affected.is_empty());
         assert_eq!(
-            never.database_specific.as_ref().and_then(|d| d["not_affected"].as_array().map(Vec::len)),
+            never
+                .database_specific
+                .as_ref()
+                .and_then(|d| d["not_affected"].as_array().map(Vec::len)),
             Some(3)
         );
-        assert!(never.details.as_deref().unwrap_or_default().contains("Prototype"));
+        assert!(
+            never
+                .details
+                .as_deref()
+                .unwrap_or_default()
+                .contains("Prototype")
+        );
         // `"releases": []` is skipped with a reason.
         assert_eq!(p.skipped.len(), 1);
         assert_eq!(p.skipped[0].location, "$.chromium-browser.CVE-2022-0358");
         // The same CVE under two packages is one record.
-        let two = br#"{"a":{"CVE-1":{"releases":{"buster":{"status":"resolved","fixed_version":"1"}}}},
+        let two =
+            br#"{"a":{"CVE-1":{"releases":{"buster":{"status":"resolved","fixed_version":"1"}}}},
                        "b":{"CVE-1":{"releases":{"bullseye":{"status":"open"}}}}}"#;
         let p = parse_tracker_json("d", two).expect("parses");
         assert_eq!(p.records.len(), 1);
@@ -1066,16 +1151,30 @@ mod tests {
             for s in &p.skipped {
                 println!("  skipped {}: {}", s.location, s.reason);
             }
-            assert_eq!(merged + p.skipped.len(), headers, "every header yields a record or a skip");
+            assert_eq!(
+                merged + p.skipped.len(),
+                headers,
+                "every header yields a record or a skip"
+            );
             assert_eq!(headers, if kind == ListKind::Dsa { 200 } else { 150 });
             for r in &p.records {
                 assert!(r.record.id.starts_with(kind.prefix()), "{}", r.record.id);
                 assert!(!r.record.affected.is_empty(), "{}", r.record.id);
                 assert!(r.record.published.is_some());
-                assert!(r.record.database_specific.as_ref().is_some_and(|d| d.get("unrecognised_lines").is_none()), "{}", r.record.id);
+                assert!(
+                    r.record
+                        .database_specific
+                        .as_ref()
+                        .is_some_and(|d| d.get("unrecognised_lines").is_none()),
+                    "{}",
+                    r.record.id
+                );
             }
             // Every package line in the file is an affected entry (no marker lines here).
-            let package_lines = text.lines().filter(|l| l.trim_start().starts_with('[') && l.starts_with([' ', '\t'])).count();
+            let package_lines = text
+                .lines()
+                .filter(|l| l.trim_start().starts_with('[') && l.starts_with([' ', '\t']))
+                .count();
             assert_eq!(affected, package_lines, "{file}");
         }
     }
@@ -1084,7 +1183,8 @@ mod tests {
     fn oracle_records() -> Vec<OsvRecord> {
         let dir = shared_dir().join("oracle/derived-osv/debian");
         let mut out = Vec::new();
-        let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("oracle missing ({}): {e}", dir.display()));
+        let entries = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("oracle missing ({}): {e}", dir.display()));
         for entry in entries.flatten() {
             let bytes = std::fs::read(entry.path()).unwrap_or_default();
             let r = crate::advisory::osv::parse_json(&bytes, &Default::default())
@@ -1099,7 +1199,10 @@ mod tests {
         let mut ours: BTreeMap<String, OsvRecord> = BTreeMap::new();
         for (file, kind) in [("DSA.list", ListKind::Dsa), ("DLA.list", ListKind::Dla)] {
             let bytes = read_shared(&format!("feeds-sample/debian-tracker/{file}"));
-            for r in parse_tracker_list(file, &bytes, kind).expect("parses").records {
+            for r in parse_tracker_list(file, &bytes, kind)
+                .expect("parses")
+                .records
+            {
                 ours.insert(r.record.id.clone(), r.record);
             }
         }
@@ -1107,10 +1210,17 @@ mod tests {
         let mut compared = 0;
         let mut disagreements = Vec::new();
         for theirs in &oracle {
-            let Some(mine) = ours.get(&theirs.id) else { continue };
+            let Some(mine) = ours.get(&theirs.id) else {
+                continue;
+            };
             compared += 1;
             if triples(mine) != triples(theirs) {
-                disagreements.push(format!("{}: ours {:?} theirs {:?}", theirs.id, triples(mine), triples(theirs)));
+                disagreements.push(format!(
+                    "{}: ours {:?} theirs {:?}",
+                    theirs.id,
+                    triples(mine),
+                    triples(theirs)
+                ));
             }
             let mut a = mine.aliases.clone();
             let mut b = theirs.aliases.clone();
@@ -1120,20 +1230,24 @@ mod tests {
                 disagreements.push(format!("{} aliases: ours {a:?} theirs {b:?}", theirs.id));
             }
         }
-        println!("debian oracle: {compared} of {} ids compared, {} disagreements", oracle.len(), disagreements.len());
+        println!(
+            "debian oracle: {compared} of {} ids compared, {} disagreements",
+            oracle.len(),
+            disagreements.len()
+        );
         assert!(compared >= 200, "only {compared} ids in common");
         assert!(disagreements.is_empty(), "{disagreements:#?}");
     }
 
     /// A well-formed package line and the affected triple it must give.
     fn package_line() -> impl Strategy<Value = (String, Option<(String, String, Vec<Event>)>)> {
-        let codename = prop::sample::select(vec!["woody", "sarge", "etch", "jessie", "stretch", "buster", "bullseye", "bookworm", "sid"]);
+        let codename = prop::sample::select(vec![
+            "woody", "sarge", "etch", "jessie", "stretch", "buster", "bullseye", "bookworm", "sid",
+        ]);
         let name = "[a-z][a-z0-9+.-]{0,12}";
-        let version = "([1-9]:)?[0-9]{1,3}(\\.[0-9a-z]{1,4}){0,3}(~[a-z0-9]{1,4})?(-[0-9a-z.+~]{1,8})?";
-        let value = prop_oneof![
-            version.prop_map(Some),
-            Just(None),
-        ];
+        let version =
+            "([1-9]:)?[0-9]{1,3}(\\.[0-9a-z]{1,4}){0,3}(~[a-z0-9]{1,4})?(-[0-9a-z.+~]{1,8})?";
+        let value = prop_oneof![version.prop_map(Some), Just(None),];
         let indent = prop::sample::select(vec!["\t", "        ", "    \t"]);
         let urgency = prop::sample::select(vec!["", " (medium)", " (low**)", " (bug #12345)"]);
         (codename, name, value, indent, urgency).prop_map(|(c, n, v, i, u)| {
@@ -1143,7 +1257,10 @@ mod tests {
                     format!("{i}[{c}] - {n} {v}{u}"),
                     eco.map(|e| fixed(&e, &n, &v)),
                 ),
-                None => (format!("{i}[{c}] - {n} <end-of-life>{u}"), eco.map(|e| open(&e, &n))),
+                None => (
+                    format!("{i}[{c}] - {n} <end-of-life>{u}"),
+                    eco.map(|e| open(&e, &n)),
+                ),
             }
         })
     }
