@@ -1,0 +1,1 @@
+//! Node.js security WG connector (in progress).
