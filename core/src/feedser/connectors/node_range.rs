@@ -504,6 +504,9 @@ fn cmp_upper(a: &Upper, b: &Upper) -> Ordering {
 /// True when an interval from `lower` to `upper` holds no version.
 fn empty(lower: &Lower, upper: &Upper) -> bool {
     match (lower, upper) {
+        // Below 0.0.0 there are only pre-releases, which node-semver never lets a
+        // comparator without a pre-release match: `<0.0.0` (the WG's "no patch") is empty.
+        (Lower::Unbounded, Upper::Exclusive(u)) => u <= &Ver::new(0, 0, 0),
         (Lower::Unbounded, _) | (_, Upper::Unbounded) => false,
         (Lower::Inclusive(l), Upper::Inclusive(u)) => l > u,
         (Lower::Inclusive(l), Upper::Exclusive(u)) | (Lower::Exclusive(l), Upper::Inclusive(u)) => {
@@ -742,7 +745,17 @@ mod tests {
         // Cases from node-semver's README (range grammar), hand-checked.
         assert_eq!(ev("<=2.1.3"), pairs(&[("introduced", "0"), ("last_affected", "2.1.3")]));
         assert_eq!(ev(">= 2.2.x"), pairs(&[("introduced", "2.2.0")]));
-        assert_eq!(ev("2.0.x || 2.1.x"), pairs(&[("introduced", "2.0.0"), ("fixed", "2.2.0-0")]));
+        // 2.1.0's pre-releases sit between `2.0.x` (< 2.1.0-0) and `2.1.x` (>= 2.1.0):
+        // node-semver does not match them either, so the gap is right.
+        assert_eq!(
+            ev("2.0.x || 2.1.x"),
+            pairs(&[
+                ("introduced", "2.0.0"),
+                ("fixed", "2.1.0-0"),
+                ("introduced", "2.1.0"),
+                ("fixed", "2.2.0-0")
+            ])
+        );
         assert_eq!(ev("~1.2.3"), pairs(&[("introduced", "1.2.3"), ("fixed", "1.3.0-0")]));
         assert_eq!(ev("~1"), pairs(&[("introduced", "1.0.0"), ("fixed", "2.0.0-0")]));
         assert_eq!(ev("^0.2.3"), pairs(&[("introduced", "0.2.3"), ("fixed", "0.3.0-0")]));
