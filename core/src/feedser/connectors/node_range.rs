@@ -109,7 +109,8 @@ fn idents_ok(s: &str) -> bool {
 
 /// A numeric component: digits only, no leading zero (but `0` itself), fits u64.
 fn num(s: &str) -> Option<u64> {
-    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) || (s.len() > 1 && s.starts_with('0')) {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) || (s.len() > 1 && s.starts_with('0'))
+    {
         return None;
     }
     s.parse().ok()
@@ -367,12 +368,18 @@ fn parse_partial(text: &str) -> Option<Partial> {
 /// Parses a node-semver range expression.
 pub fn parse(range: &str) -> Result<RangeSet, RangeError> {
     if range.len() > MAX_RANGE_LEN {
-        return Err(range_error(range, format!("longer than {MAX_RANGE_LEN} bytes")));
+        return Err(range_error(
+            range,
+            format!("longer than {MAX_RANGE_LEN} bytes"),
+        ));
     }
     let mut alternatives = Vec::new();
     for alt in range.split("||") {
         if alternatives.len() >= MAX_ALTERNATIVES {
-            return Err(range_error(range, format!("more than {MAX_ALTERNATIVES} alternatives")));
+            return Err(range_error(
+                range,
+                format!("more than {MAX_ALTERNATIVES} alternatives"),
+            ));
         }
         alternatives.push(parse_alternative(alt).map_err(|r| range_error(range, r))?);
     }
@@ -415,12 +422,15 @@ fn parse_alternative(alt: &str) -> Result<Vec<Comparator>, String> {
     }
     if out.is_empty() {
         // An empty alternative means any version, as `*` does.
-        out.push(Comparator::Simple(Op::Eq, parse_partial("*").unwrap_or(Partial {
-            major: None,
-            minor: None,
-            patch: None,
-            pre: Vec::new(),
-        })));
+        out.push(Comparator::Simple(
+            Op::Eq,
+            parse_partial("*").unwrap_or(Partial {
+                major: None,
+                minor: None,
+                patch: None,
+                pre: Vec::new(),
+            }),
+        ));
     }
     Ok(out)
 }
@@ -616,20 +626,24 @@ fn comparator_interval(c: &Comparator) -> Option<Interval> {
                     };
                     Interval {
                         lower: Lower::Inclusive(p.floor()),
-                        upper: upper.map_or(Upper::Unbounded, |u| Upper::Exclusive(u.with_pre_zero())),
+                        upper: upper
+                            .map_or(Upper::Unbounded, |u| Upper::Exclusive(u.with_pre_zero())),
                     }
                 }
                 Op::Caret => {
                     let major = p.major.unwrap_or(0);
                     let upper = match (major, p.minor, p.patch) {
-                        (0, Some(0), Some(patch)) => patch.checked_add(1).map(|q| Ver::new(0, 0, q)),
+                        (0, Some(0), Some(patch)) => {
+                            patch.checked_add(1).map(|q| Ver::new(0, 0, q))
+                        }
                         (0, Some(minor), _) => minor.checked_add(1).map(|n| Ver::new(0, n, 0)),
                         (m, _, _) => m.checked_add(1).map(|m| Ver::new(m, 0, 0)),
                     };
                     // `^0.0` is `<0.1.0-0`, handled by the `(0, Some(minor), _)` arm: minor 0 → 0.1.0.
                     Interval {
                         lower: Lower::Inclusive(p.floor()),
-                        upper: upper.map_or(Upper::Unbounded, |u| Upper::Exclusive(u.with_pre_zero())),
+                        upper: upper
+                            .map_or(Upper::Unbounded, |u| Upper::Exclusive(u.with_pre_zero())),
                     }
                 }
             }
@@ -737,13 +751,18 @@ mod tests {
     }
 
     fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-        list.iter().map(|(a, b)| ((*a).to_owned(), (*b).to_owned())).collect()
+        list.iter()
+            .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+            .collect()
     }
 
     #[test]
     fn node_semver_desugaring() {
         // Cases from node-semver's README (range grammar), hand-checked.
-        assert_eq!(ev("<=2.1.3"), pairs(&[("introduced", "0"), ("last_affected", "2.1.3")]));
+        assert_eq!(
+            ev("<=2.1.3"),
+            pairs(&[("introduced", "0"), ("last_affected", "2.1.3")])
+        );
         assert_eq!(ev(">= 2.2.x"), pairs(&[("introduced", "2.2.0")]));
         // 2.1.0's pre-releases sit between `2.0.x` (< 2.1.0-0) and `2.1.x` (>= 2.1.0):
         // node-semver does not match them either, so the gap is right.
@@ -756,23 +775,56 @@ mod tests {
                 ("fixed", "2.2.0-0")
             ])
         );
-        assert_eq!(ev("~1.2.3"), pairs(&[("introduced", "1.2.3"), ("fixed", "1.3.0-0")]));
-        assert_eq!(ev("~1"), pairs(&[("introduced", "1.0.0"), ("fixed", "2.0.0-0")]));
-        assert_eq!(ev("^0.2.3"), pairs(&[("introduced", "0.2.3"), ("fixed", "0.3.0-0")]));
-        assert_eq!(ev("^0.0.3"), pairs(&[("introduced", "0.0.3"), ("fixed", "0.0.4-0")]));
-        assert_eq!(ev("^0.0"), pairs(&[("introduced", "0.0.0"), ("fixed", "0.1.0-0")]));
-        assert_eq!(ev("^1.x"), pairs(&[("introduced", "1.0.0"), ("fixed", "2.0.0-0")]));
-        assert_eq!(ev("1.2.3 - 2.3"), pairs(&[("introduced", "1.2.3"), ("fixed", "2.4.0-0")]));
-        assert_eq!(ev("1.2 - 2.3.4"), pairs(&[("introduced", "1.2.0"), ("last_affected", "2.3.4")]));
+        assert_eq!(
+            ev("~1.2.3"),
+            pairs(&[("introduced", "1.2.3"), ("fixed", "1.3.0-0")])
+        );
+        assert_eq!(
+            ev("~1"),
+            pairs(&[("introduced", "1.0.0"), ("fixed", "2.0.0-0")])
+        );
+        assert_eq!(
+            ev("^0.2.3"),
+            pairs(&[("introduced", "0.2.3"), ("fixed", "0.3.0-0")])
+        );
+        assert_eq!(
+            ev("^0.0.3"),
+            pairs(&[("introduced", "0.0.3"), ("fixed", "0.0.4-0")])
+        );
+        assert_eq!(
+            ev("^0.0"),
+            pairs(&[("introduced", "0.0.0"), ("fixed", "0.1.0-0")])
+        );
+        assert_eq!(
+            ev("^1.x"),
+            pairs(&[("introduced", "1.0.0"), ("fixed", "2.0.0-0")])
+        );
+        assert_eq!(
+            ev("1.2.3 - 2.3"),
+            pairs(&[("introduced", "1.2.3"), ("fixed", "2.4.0-0")])
+        );
+        assert_eq!(
+            ev("1.2 - 2.3.4"),
+            pairs(&[("introduced", "1.2.0"), ("last_affected", "2.3.4")])
+        );
         assert_eq!(ev(">1.2"), pairs(&[("introduced", "1.3.0")]));
-        assert_eq!(ev("<1.2"), pairs(&[("introduced", "0"), ("fixed", "1.2.0-0")]));
+        assert_eq!(
+            ev("<1.2"),
+            pairs(&[("introduced", "0"), ("fixed", "1.2.0-0")])
+        );
         assert_eq!(ev(">0.12.7"), pairs(&[("introduced", "0.12.8-0")]));
         assert_eq!(ev("*"), pairs(&[("introduced", "0")]));
         assert_eq!(ev(""), pairs(&[("introduced", "0")]));
-        assert_eq!(ev("2.1.4"), pairs(&[("introduced", "2.1.4"), ("last_affected", "2.1.4")]));
+        assert_eq!(
+            ev("2.1.4"),
+            pairs(&[("introduced", "2.1.4"), ("last_affected", "2.1.4")])
+        );
         assert!(ev("<0.0.0").is_empty());
         // Overlapping alternatives merge; disjoint ones stay apart, sorted.
-        assert_eq!(ev("<2.0.1 || <1.1.7"), pairs(&[("introduced", "0"), ("fixed", "2.0.1")]));
+        assert_eq!(
+            ev("<2.0.1 || <1.1.7"),
+            pairs(&[("introduced", "0"), ("fixed", "2.0.1")])
+        );
         assert_eq!(
             ev("<1.6.6 || < 2.2.4 > 2.0.0"),
             pairs(&[
@@ -792,12 +844,17 @@ mod tests {
             ])
         );
         // Touching intervals join: [1,2) ∪ [2,3) = [1,3).
-        assert_eq!(ev(">=1.0.0 <2.0.0 || >=2.0.0 <3.0.0"), pairs(&[("introduced", "1.0.0"), ("fixed", "3.0.0")]));
+        assert_eq!(
+            ev(">=1.0.0 <2.0.0 || >=2.0.0 <3.0.0"),
+            pairs(&[("introduced", "1.0.0"), ("fixed", "3.0.0")])
+        );
     }
 
     #[test]
     fn bad_ranges_are_errors() {
-        for bad in [">=", "1.2.3.4", "01.2.3", ">= >= 1", "1.x.3", "a.b.c", "1 - ", "1.2.3-"] {
+        for bad in [
+            ">=", "1.2.3.4", "01.2.3", ">= >= 1", "1.x.3", "a.b.c", "1 - ", "1.2.3-",
+        ] {
             assert!(parse(bad).is_err(), "{bad}");
         }
         assert!(parse(&"1 ||".repeat(100)).is_err());
@@ -806,7 +863,16 @@ mod tests {
     #[test]
     fn version_order() {
         let v = |s: &str| Ver::parse(s).unwrap_or_else(|| panic!("{s}"));
-        let list = ["1.0.0-alpha", "1.0.0-alpha.1", "1.0.0-alpha.beta", "1.0.0-beta", "1.0.0-beta.2", "1.0.0-beta.11", "1.0.0-rc.1", "1.0.0"];
+        let list = [
+            "1.0.0-alpha",
+            "1.0.0-alpha.1",
+            "1.0.0-alpha.beta",
+            "1.0.0-beta",
+            "1.0.0-beta.2",
+            "1.0.0-beta.11",
+            "1.0.0-rc.1",
+            "1.0.0",
+        ];
         for w in list.windows(2) {
             assert!(v(w[0]) < v(w[1]), "{} < {}", w[0], w[1]);
         }
@@ -815,16 +881,39 @@ mod tests {
     }
 
     fn partial() -> impl Strategy<Value = Partial> {
-        (0u64..20, proptest::option::of(0u64..20), proptest::option::of(0u64..20), proptest::option::of("[a-z]{1,3}(\\.[0-9]{1,2})?"))
+        (
+            0u64..20,
+            proptest::option::of(0u64..20),
+            proptest::option::of(0u64..20),
+            proptest::option::of("[a-z]{1,3}(\\.[0-9]{1,2})?"),
+        )
             .prop_map(|(major, minor, patch, pre)| {
                 let patch = minor.and(patch);
-                let pre = if patch.is_some() { pre.map(|p| p.split('.').map(str::to_owned).collect()).unwrap_or_default() } else { Vec::new() };
-                Partial { major: Some(major), minor, patch, pre }
+                let pre = if patch.is_some() {
+                    pre.map(|p| p.split('.').map(str::to_owned).collect())
+                        .unwrap_or_default()
+                } else {
+                    Vec::new()
+                };
+                Partial {
+                    major: Some(major),
+                    minor,
+                    patch,
+                    pre,
+                }
             })
     }
 
     fn comparator() -> impl Strategy<Value = Comparator> {
-        let op = prop_oneof![Just(Op::Lt), Just(Op::Le), Just(Op::Gt), Just(Op::Ge), Just(Op::Eq), Just(Op::Tilde), Just(Op::Caret)];
+        let op = prop_oneof![
+            Just(Op::Lt),
+            Just(Op::Le),
+            Just(Op::Gt),
+            Just(Op::Ge),
+            Just(Op::Eq),
+            Just(Op::Tilde),
+            Just(Op::Caret)
+        ];
         prop_oneof![
             (op, partial()).prop_map(|(o, p)| Comparator::Simple(o, p)),
             (partial(), partial()).prop_map(|(a, b)| Comparator::Hyphen(a, b)),
@@ -834,7 +923,22 @@ mod tests {
     fn alternative() -> impl Strategy<Value = Vec<Comparator>> {
         prop_oneof![
             comparator().prop_map(|c| vec![c]),
-            proptest::collection::vec((prop_oneof![Just(Op::Lt), Just(Op::Le), Just(Op::Gt), Just(Op::Ge), Just(Op::Eq), Just(Op::Tilde), Just(Op::Caret)], partial()).prop_map(|(o, p)| Comparator::Simple(o, p)), 1..4),
+            proptest::collection::vec(
+                (
+                    prop_oneof![
+                        Just(Op::Lt),
+                        Just(Op::Le),
+                        Just(Op::Gt),
+                        Just(Op::Ge),
+                        Just(Op::Eq),
+                        Just(Op::Tilde),
+                        Just(Op::Caret)
+                    ],
+                    partial()
+                )
+                    .prop_map(|(o, p)| Comparator::Simple(o, p)),
+                1..4
+            ),
         ]
     }
 

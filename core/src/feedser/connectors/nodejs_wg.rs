@@ -51,11 +51,17 @@ pub fn parse(document: &str, bytes: &[u8]) -> Result<Parsed, ConnectorError> {
     if bytes.len() > MAX_BYTES {
         return Err(error(
             document,
-            format!("document is {} bytes, more than the limit of {MAX_BYTES}", bytes.len()),
+            format!(
+                "document is {} bytes, more than the limit of {MAX_BYTES}",
+                bytes.len()
+            ),
         ));
     }
     if crate::json_depth::exceeds(bytes, MAX_DEPTH) {
-        return Err(error(document, format!("JSON nests deeper than the limit of {MAX_DEPTH}")));
+        return Err(error(
+            document,
+            format!("JSON nests deeper than the limit of {MAX_DEPTH}"),
+        ));
     }
     let value: Value =
         serde_json::from_slice(bytes).map_err(|e| error(document, format!("invalid JSON: {e}")))?;
@@ -70,7 +76,11 @@ pub fn parse(document: &str, bytes: &[u8]) -> Result<Parsed, ConnectorError> {
     let is_index = document.rsplit(['/', '\\']).next() == Some("index.json");
     let obj = match &value {
         Value::Object(o) if !is_index => o,
-        _ if is_index => return Ok(skip("index.json lists advisories; it is not one".to_owned())),
+        _ if is_index => {
+            return Ok(skip(
+                "index.json lists advisories; it is not one".to_owned(),
+            ));
+        }
         _ => return Err(error(document, "`$` is not a JSON object")),
     };
     let number = match obj.get("id") {
@@ -92,10 +102,16 @@ pub fn parse(document: &str, bytes: &[u8]) -> Result<Parsed, ConnectorError> {
     let raw = json!({ "vulnerable_versions": vulnerable, "patched_versions": patched });
     let intervals = match node_range::parse(vulnerable) {
         Ok(set) => node_range::intervals(&set),
-        Err(e) => return Ok(skip(format!("{id}: unreadable vulnerable_versions: {e}; raw {raw}"))),
+        Err(e) => {
+            return Ok(skip(format!(
+                "{id}: unreadable vulnerable_versions: {e}; raw {raw}"
+            )));
+        }
     };
     if intervals.is_empty() {
-        return Ok(skip(format!("{id}: vulnerable_versions admits no version; raw {raw}")));
+        return Ok(skip(format!(
+            "{id}: vulnerable_versions admits no version; raw {raw}"
+        )));
     }
     let Some(pairs) = node_range::events(&intervals) else {
         return Ok(skip(format!("{id}: a range bound overflows; raw {raw}")));
@@ -133,7 +149,9 @@ pub fn parse(document: &str, bytes: &[u8]) -> Result<Parsed, ConnectorError> {
         }
     };
     let published = time("created_at")?;
-    let modified = time("updated_at")?.or_else(|| published.clone()).unwrap_or_default();
+    let modified = time("updated_at")?
+        .or_else(|| published.clone())
+        .unwrap_or_default();
     let mut references = Vec::new();
     if let Some(Value::Array(list)) = obj.get("references") {
         for url in list.iter().filter_map(Value::as_str) {
@@ -248,9 +266,15 @@ mod tests {
         assert_eq!(r.modified, "2016-10-31T00:00:00Z");
         assert_eq!(r.summary.as_deref(), Some("Potential SQL Injection"));
         assert_eq!(r.severity[0].kind, "CVSS_V3");
-        let pkg = r.affected[0].package.as_ref().map(|p| (p.ecosystem.as_str(), p.name.as_str()));
+        let pkg = r.affected[0]
+            .package
+            .as_ref()
+            .map(|p| (p.ecosystem.as_str(), p.name.as_str()));
         assert_eq!(pkg, Some(("npm", "sequelize")));
-        assert_eq!(events(&p), vec![i("0"), Event::LastAffected("2.1.3".into())]);
+        assert_eq!(
+            events(&p),
+            vec![i("0"), Event::LastAffected("2.1.3".into())]
+        );
     }
 
     #[test]
@@ -282,15 +306,29 @@ mod tests {
     fn index_and_bad_documents() {
         let p = parse("vuln/npm/index.json", b"[1,2,3]").unwrap_or_else(|e| panic!("{e}"));
         assert!(p.records.is_empty() && p.skipped.len() == 1);
-        let p = parse("x.json", br#"{"id":1,"module_name":"m","vulnerable_versions":">= >= 1"}"#)
-            .unwrap_or_else(|e| panic!("{e}"));
+        let p = parse(
+            "x.json",
+            br#"{"id":1,"module_name":"m","vulnerable_versions":">= >= 1"}"#,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
         assert!(p.skipped[0].reason.contains(">= >= 1"), "{:?}", p.skipped);
-        let p = parse("x.json", br#"{"id":1,"module_name":"m","vulnerable_versions":"<0.0.0"}"#)
-            .unwrap_or_else(|e| panic!("{e}"));
+        let p = parse(
+            "x.json",
+            br#"{"id":1,"module_name":"m","vulnerable_versions":"<0.0.0"}"#,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
         assert!(p.skipped[0].reason.contains("no version"));
         let e = parse("x.json", br#"{"id":1,"vulnerable_versions":"*"}"#).err();
-        assert!(e.map(|e| e.reason).unwrap_or_default().contains("module_name"));
-        let e = parse("x.json", br#"{"id":1,"module_name":"m","vulnerable_versions":"*","cves":"CVE"}"#).err();
+        assert!(
+            e.map(|e| e.reason)
+                .unwrap_or_default()
+                .contains("module_name")
+        );
+        let e = parse(
+            "x.json",
+            br#"{"id":1,"module_name":"m","vulnerable_versions":"*","cves":"CVE"}"#,
+        )
+        .err();
         assert!(e.map(|e| e.reason).unwrap_or_default().contains("$.cves"));
     }
 
@@ -312,7 +350,11 @@ mod tests {
             for r in &p.records {
                 with_cves += usize::from(!r.record.aliases.is_empty());
                 let ev = events(&p);
-                assert!(matches!(ev.first(), Some(Event::Introduced(_))), "{}", r.record.id);
+                assert!(
+                    matches!(ev.first(), Some(Event::Introduced(_))),
+                    "{}",
+                    r.record.id
+                );
                 assert!(chrono::DateTime::parse_from_rfc3339(&r.record.modified).is_ok());
             }
             records += p.records.len();

@@ -14,7 +14,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::super::{ConnectorError, Parsed, SourceRecord, Source, Skipped};
+use super::super::{ConnectorError, Parsed, Skipped, Source, SourceRecord};
 use crate::advisory::cvss;
 use crate::advisory::osv::{OsvRecord, Reference, SeverityEntry};
 
@@ -84,7 +84,10 @@ pub fn parse_document(document: &str, bytes: &[u8]) -> Result<NvdDocument, Conne
     if bytes.len() > MAX_BYTES {
         return Err(error(
             document,
-            format!("document is {} bytes, more than the limit of {MAX_BYTES}", bytes.len()),
+            format!(
+                "document is {} bytes, more than the limit of {MAX_BYTES}",
+                bytes.len()
+            ),
         ));
     }
     if crate::json_depth::exceeds(bytes, MAX_DEPTH) {
@@ -93,8 +96,8 @@ pub fn parse_document(document: &str, bytes: &[u8]) -> Result<NvdDocument, Conne
             format!("JSON nests deeper than the limit of {MAX_DEPTH}"),
         ));
     }
-    let value: Value = serde_json::from_slice(bytes)
-        .map_err(|e| error(document, format!("invalid JSON: {e}")))?;
+    let value: Value =
+        serde_json::from_slice(bytes).map_err(|e| error(document, format!("invalid JSON: {e}")))?;
     let Value::Object(root) = &value else {
         return Err(error(document, "`$` is not a JSON object"));
     };
@@ -117,7 +120,10 @@ pub fn parse_document(document: &str, bytes: &[u8]) -> Result<NvdDocument, Conne
                 Some(v) => v
                     .as_u64()
                     .ok_or_else(|| error(document, format!("`$.{name}` is not a whole number"))),
-                None => Err(error(document, format!("`$.{name}` is missing from an API page"))),
+                None => Err(error(
+                    document,
+                    format!("`$.{name}` is missing from an API page"),
+                )),
             }
         };
         out.cursor = Some(PageCursor {
@@ -128,20 +134,21 @@ pub fn parse_document(document: &str, bytes: &[u8]) -> Result<NvdDocument, Conne
         for (i, entry) in entries.iter().enumerate() {
             let location = format!("$.vulnerabilities[{i}]");
             match entry.get("cve") {
-                Some(Value::Object(cve)) => match convert(cve, &format!("{location}.cve"), &mut out.cvss)
-                {
-                    Ok(record) => out.parsed.records.push(SourceRecord {
-                        source: Source::Nvd,
-                        document: document.to_owned(),
-                        location,
-                        record,
-                    }),
-                    Err(reason) => out.parsed.skipped.push(Skipped {
-                        document: document.to_owned(),
-                        location,
-                        reason,
-                    }),
-                },
+                Some(Value::Object(cve)) => {
+                    match convert(cve, &format!("{location}.cve"), &mut out.cvss) {
+                        Ok(record) => out.parsed.records.push(SourceRecord {
+                            source: Source::Nvd,
+                            document: document.to_owned(),
+                            location,
+                            record,
+                        }),
+                        Err(reason) => out.parsed.skipped.push(Skipped {
+                            document: document.to_owned(),
+                            location,
+                            reason,
+                        }),
+                    }
+                }
                 _ => out.parsed.skipped.push(Skipped {
                     document: document.to_owned(),
                     location,
@@ -166,7 +173,10 @@ pub fn to_rfc3339(text: &str) -> Option<String> {
     use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
     let t = text.trim();
     if let Ok(dt) = DateTime::parse_from_rfc3339(t) {
-        return Some(dt.with_timezone(&Utc).to_rfc3339_opts(SecondsFormat::AutoSi, true));
+        return Some(
+            dt.with_timezone(&Utc)
+                .to_rfc3339_opts(SecondsFormat::AutoSi, true),
+        );
     }
     NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S%.f")
         .ok()
@@ -259,11 +269,15 @@ fn convert(
             for (i, metric) in ordered {
                 let mpath = format!("{path}.metrics.{key}[{i}]");
                 let data = metric.get("cvssData");
-                let Some(vector) = data.and_then(|d| d.get("vectorString")).and_then(Value::as_str)
+                let Some(vector) = data
+                    .and_then(|d| d.get("vectorString"))
+                    .and_then(Value::as_str)
                 else {
                     return Err(format!("`{mpath}.cvssData.vectorString` is missing"));
                 };
-                let nvd_score = data.and_then(|d| d.get("baseScore")).and_then(Value::as_f64);
+                let nvd_score = data
+                    .and_then(|d| d.get("baseScore"))
+                    .and_then(Value::as_f64);
                 let mut entry = json!({
                     "type": kind,
                     "vector": vector,
@@ -303,9 +317,14 @@ fn convert(
     let mut cwe_ids: Vec<String> = Vec::new();
     for (i, weakness) in array(cve, "weaknesses", path)?.iter().enumerate() {
         let Some(Value::Array(descs)) = weakness.get("description") else {
-            return Err(format!("`{path}.weaknesses[{i}].description` is not an array"));
+            return Err(format!(
+                "`{path}.weaknesses[{i}].description` is not an array"
+            ));
         };
-        for value in descs.iter().filter_map(|d| d.get("value").and_then(Value::as_str)) {
+        for value in descs
+            .iter()
+            .filter_map(|d| d.get("value").and_then(Value::as_str))
+        {
             if value.starts_with("CWE-") && !cwe_ids.iter().any(|c| c == value) {
                 cwe_ids.push(value.to_owned());
             }
@@ -321,7 +340,12 @@ fn convert(
         let tags: Vec<String> = reference
             .get("tags")
             .and_then(Value::as_array)
-            .map(|t| t.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+            .map(|t| {
+                t.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
             .unwrap_or_default();
         match record.references.iter().position(|r| r.url == url) {
             Some(at) => {
@@ -371,7 +395,8 @@ fn reference_kind(tags: &[String]) -> &'static str {
     let has = |t: &str| tags.iter().any(|x| x == t);
     if has("Patch") {
         "FIX"
-    } else if has("Vendor Advisory") || has("Third Party Advisory") || has("US Government Resource") {
+    } else if has("Vendor Advisory") || has("Third Party Advisory") || has("US Government Resource")
+    {
         "ADVISORY"
     } else if has("Issue Tracking") || has("Mailing List") {
         "REPORT"
@@ -392,7 +417,11 @@ mod tests {
             || std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared"),
             std::path::PathBuf::from,
         );
-        assert!(dir.join("feeds-sample").is_dir(), "shared dir {} missing", dir.display());
+        assert!(
+            dir.join("feeds-sample").is_dir(),
+            "shared dir {} missing",
+            dir.display()
+        );
         dir.join("feeds-sample")
     }
 
@@ -408,8 +437,7 @@ mod tests {
 
     fn one(path: &std::path::Path) -> NvdDocument {
         let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        parse_document(&path.display().to_string(), &bytes)
-            .unwrap_or_else(|e| panic!("{e}"))
+        parse_document(&path.display().to_string(), &bytes).unwrap_or_else(|e| panic!("{e}"))
     }
 
     #[test]
@@ -424,9 +452,16 @@ mod tests {
         assert_eq!(r.published.as_deref(), Some("2022-03-03T14:15:07.973Z"));
         assert!(r.modified.ends_with('Z'), "{}", r.modified);
         let details = r.details.as_deref().unwrap_or("");
-        assert!(details.starts_with("containerd is a container runtime"), "{details}");
+        assert!(
+            details.starts_with("containerd is a container runtime"),
+            "{details}"
+        );
         assert!(details.contains("containerd\u{2019}s CRI"));
-        let ds = r.database_specific.as_ref().map(|d| d.to_string()).unwrap_or_default();
+        let ds = r
+            .database_specific
+            .as_ref()
+            .map(|d| d.to_string())
+            .unwrap_or_default();
         assert!(ds.contains("\"CWE-200\""), "{ds}");
         assert!(ds.contains("\"cna_affected\""));
         assert!(ds.contains(">= 1.5.0, < 1.5.10"));
@@ -484,7 +519,11 @@ mod tests {
         // Primary first, the unparsable v2 vector kept out of `severity`.
         assert_eq!(r.severity.len(), 2);
         assert!(r.severity[0].score.ends_with("A:N"));
-        let ds = r.database_specific.as_ref().map(|d| d.to_string()).unwrap_or_default();
+        let ds = r
+            .database_specific
+            .as_ref()
+            .map(|d| d.to_string())
+            .unwrap_or_default();
         assert!(ds.contains("\"nvd_type\":\"Primary\""));
         assert!(ds.contains("AV:Q/AC:L"));
     }
@@ -508,15 +547,24 @@ mod tests {
 
     #[test]
     fn errors_name_the_problem() {
-        let e = parse("d", b"[1]").err().map(|e| e.to_string()).unwrap_or_default();
+        let e = parse("d", b"[1]")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(e.contains("not a JSON object"), "{e}");
-        let e = parse("d", br#"{"vulnerabilities":{}}"#).err().map(|e| e.to_string());
+        let e = parse("d", br#"{"vulnerabilities":{}}"#)
+            .err()
+            .map(|e| e.to_string());
         assert!(e.unwrap_or_default().contains("$.vulnerabilities"));
         let deep = "[".repeat(100);
         let e = parse("d", deep.as_bytes()).err().map(|e| e.to_string());
         assert!(e.unwrap_or_default().contains("deeper"));
         let e = parse("d", br#"{"id":"CVE-1","published":"yesterday"}"#).err();
-        assert!(e.map(|e| e.reason).unwrap_or_default().contains("$.published"));
+        assert!(
+            e.map(|e| e.reason)
+                .unwrap_or_default()
+                .contains("$.published")
+        );
     }
 
     /// The whole sample: every file reads, every CVE becomes a record, CVSS agreement counted.
@@ -530,7 +578,10 @@ mod tests {
             let doc = one(&path);
             if let Some(c) = doc.cursor {
                 pages += 1;
-                assert_eq!(c.results_per_page as usize, doc.parsed.records.len() + doc.parsed.skipped.len());
+                assert_eq!(
+                    c.results_per_page as usize,
+                    doc.parsed.records.len() + doc.parsed.skipped.len()
+                );
             }
             for r in &doc.parsed.records {
                 assert!(r.record.id.starts_with("CVE-"));

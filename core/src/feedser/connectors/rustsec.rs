@@ -134,13 +134,18 @@ fn parse_cargo_version(text: &str) -> Result<CargoVersion, String> {
         Some((c, p)) => (c, p.split('.').map(str::to_owned).collect::<Vec<_>>()),
         None => (rest, Vec::new()),
     };
-    if pre.iter().any(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')) {
+    if pre
+        .iter()
+        .any(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+    {
         return Err(bad());
     }
     let nums: Vec<&str> = core.split('.').collect();
     let num = |s: &str| -> Result<u64, String> {
         if matches!(s, "*" | "x" | "X") {
-            return Err(format!("wildcard in `{text}` is not supported by RustSec's OSV export"));
+            return Err(format!(
+                "wildcard in `{text}` is not supported by RustSec's OSV export"
+            ));
         }
         if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
             return Err(bad());
@@ -209,8 +214,12 @@ fn requirement(req: &str) -> Result<Unaffected, String> {
             "^" => {
                 let upper = if v.major == 0 {
                     match (v.minor, v.patch) {
-                        (Some(0), Some(patch)) => Ver::new(0, 0, patch.checked_add(1).ok_or_else(overflow)?),
-                        (Some(minor), _) => Ver::new(0, minor.checked_add(1).ok_or_else(overflow)?, 0),
+                        (Some(0), Some(patch)) => {
+                            Ver::new(0, 0, patch.checked_add(1).ok_or_else(overflow)?)
+                        }
+                        (Some(minor), _) => {
+                            Ver::new(0, minor.checked_add(1).ok_or_else(overflow)?, 0)
+                        }
                         (None, _) => Ver::new(1, 0, 0),
                     }
                 } else {
@@ -329,10 +338,14 @@ pub fn parse(document: &str, bytes: &[u8]) -> Result<Parsed, ConnectorError> {
     if bytes.len() > MAX_BYTES {
         return Err(error(
             document,
-            format!("document is {} bytes, more than the limit of {MAX_BYTES}", bytes.len()),
+            format!(
+                "document is {} bytes, more than the limit of {MAX_BYTES}",
+                bytes.len()
+            ),
         ));
     }
-    let text = std::str::from_utf8(bytes).map_err(|e| error(document, format!("not UTF-8: {e}")))?;
+    let text =
+        std::str::from_utf8(bytes).map_err(|e| error(document, format!("not UTF-8: {e}")))?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     // Front matter: the first non-blank line must open a ```toml block.
     let mut lines = text.split_inclusive('\n').enumerate();
@@ -341,7 +354,10 @@ pub fn parse(document: &str, bytes: &[u8]) -> Result<Parsed, ConnectorError> {
             Some((_, l)) if l.trim().is_empty() => continue,
             Some((n, l)) if l.trim() == "```toml" => break n + 1,
             Some((n, _)) => {
-                return Err(error(document, format!("line {}: expected a ```toml front-matter block", n + 1)));
+                return Err(error(
+                    document,
+                    format!("line {}: expected a ```toml front-matter block", n + 1),
+                ));
             }
             None => return Err(error(document, "empty document")),
         }
@@ -356,13 +372,20 @@ pub fn parse(document: &str, bytes: &[u8]) -> Result<Parsed, ConnectorError> {
         toml_text_block.push_str(line);
     }
     if !closed {
-        return Err(error(document, format!("the ```toml block opened at line {open_line} is never closed")));
+        return Err(error(
+            document,
+            format!("the ```toml block opened at line {open_line} is never closed"),
+        ));
     }
     let markdown: String = lines.map(|(_, l)| l).collect();
     let front: FrontMatter = toml::from_str(&toml_text_block).map_err(|e| {
         error(
             document,
-            format!("front matter (from line {}): {}", open_line + 1, e.to_string().trim()),
+            format!(
+                "front matter (from line {}): {}",
+                open_line + 1,
+                e.to_string().trim()
+            ),
         )
     })?;
     let adv = front.advisory;
@@ -386,12 +409,18 @@ pub fn parse(document: &str, bytes: &[u8]) -> Result<Parsed, ConnectorError> {
         details.push_str(line);
     }
     let Some(summary) = summary else {
-        return Err(error(document, "no `# ` heading after the front matter (the summary)"));
+        return Err(error(
+            document,
+            "no `# ` heading after the front matter (the summary)",
+        ));
     };
     let details = details.trim().to_owned();
 
     let published = adv.date.as_ref().map(|d| date_to_rfc3339(&toml_text(d)));
-    let withdrawn = adv.withdrawn.as_ref().map(|d| date_to_rfc3339(&toml_text(d)));
+    let withdrawn = adv
+        .withdrawn
+        .as_ref()
+        .map(|d| date_to_rfc3339(&toml_text(d)));
 
     let raw_versions = json!({
         "patched": front.versions.patched,
@@ -441,14 +470,22 @@ pub fn parse(document: &str, bytes: &[u8]) -> Result<Parsed, ConnectorError> {
         .cvss
         .iter()
         .map(|v| SeverityEntry {
-            kind: if v.starts_with("CVSS:4") { "CVSS_V4" } else { "CVSS_V3" }.to_owned(),
+            kind: if v.starts_with("CVSS:4") {
+                "CVSS_V4"
+            } else {
+                "CVSS_V3"
+            }
+            .to_owned(),
             score: v.clone(),
         })
         .collect();
     let record = OsvRecord {
         id: adv.id.trim().to_owned(),
         // The native file has no modification time (the export uses git history).
-        modified: withdrawn.clone().or_else(|| published.clone()).unwrap_or_default(),
+        modified: withdrawn
+            .clone()
+            .or_else(|| published.clone())
+            .unwrap_or_default(),
         published,
         withdrawn,
         aliases: adv.aliases,
@@ -478,7 +515,9 @@ pub fn parse(document: &str, bytes: &[u8]) -> Result<Parsed, ConnectorError> {
             ..Affected::default()
         }],
         references,
-        database_specific: Some(json!({ "license": adv.license.unwrap_or_else(|| "CC0-1.0".to_owned()) })),
+        database_specific: Some(
+            json!({ "license": adv.license.unwrap_or_else(|| "CC0-1.0".to_owned()) }),
+        ),
     };
     Ok(Parsed {
         records: vec![SourceRecord {
@@ -525,10 +564,20 @@ mod tests {
         assert_eq!(ev(&[], &[]), Ok(vec![i("0.0.0-0")]));
         assert_eq!(ev(&[">= 1.2.3"], &[]), Ok(vec![i("0.0.0-0"), f("1.2.3")]));
         // `< 0.10` then `>= 0.10.0`: an empty interval, as the README describes.
-        assert_eq!(ev(&[">= 0.10.0"], &["< 0.10"]), Ok(vec![i("0.10.0"), f("0.10.0")]));
+        assert_eq!(
+            ev(&[">= 0.10.0"], &["< 0.10"]),
+            Ok(vec![i("0.10.0"), f("0.10.0")])
+        );
         assert_eq!(
             ev(&["^0.5.4", "^0.6.2", ">= 0.7.0"], &[]),
-            Ok(vec![i("0.0.0-0"), f("0.5.4"), i("0.6.0-0"), f("0.6.2"), i("0.7.0-0"), f("0.7.0")])
+            Ok(vec![
+                i("0.0.0-0"),
+                f("0.5.4"),
+                i("0.6.0-0"),
+                f("0.6.2"),
+                i("0.7.0-0"),
+                f("0.7.0")
+            ])
         );
         assert_eq!(ev(&[], &["> 0.3.0"]), Ok(vec![i("0.0.0-0"), f("0.3.1-0")]));
         assert_eq!(ev(&[], &["<= 0.1.2"]), Ok(vec![i("0.1.3-0")]));
@@ -541,11 +590,20 @@ mod tests {
 
     #[test]
     fn errors_name_lines() {
-        let e = parse("d", b"hello\n").err().map(|e| e.reason).unwrap_or_default();
+        let e = parse("d", b"hello\n")
+            .err()
+            .map(|e| e.reason)
+            .unwrap_or_default();
         assert!(e.contains("line 1"), "{e}");
-        let e = parse("d", b"```toml\n[advisory]\nid = \n```\n# t\n").err().map(|e| e.reason);
+        let e = parse("d", b"```toml\n[advisory]\nid = \n```\n# t\n")
+            .err()
+            .map(|e| e.reason);
         assert!(e.unwrap_or_default().contains("line"));
-        let e = parse("d", b"```toml\n[advisory]\nid = \"X\"\npackage = \"p\"\n```\nno heading\n").err();
+        let e = parse(
+            "d",
+            b"```toml\n[advisory]\nid = \"X\"\npackage = \"p\"\n```\nno heading\n",
+        )
+        .err();
         assert!(e.map(|e| e.reason).unwrap_or_default().contains("heading"));
         let e = parse("d", b"```toml\n[advisory]\n").err().map(|e| e.reason);
         assert!(e.unwrap_or_default().contains("never closed"));
@@ -558,22 +616,41 @@ mod tests {
         let mut compared = 0;
         let mut disagreements = Vec::new();
         let mut skipped = Vec::new();
-        let mut crates: Vec<_> = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{e}")).flatten().collect();
+        let mut crates: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .flatten()
+            .collect();
         crates.sort_by_key(|e| e.path());
         for krate in crates {
-            let mut files: Vec<_> = std::fs::read_dir(krate.path()).unwrap_or_else(|e| panic!("{e}")).flatten().map(|e| e.path()).collect();
+            let mut files: Vec<_> = std::fs::read_dir(krate.path())
+                .unwrap_or_else(|e| panic!("{e}"))
+                .flatten()
+                .map(|e| e.path())
+                .collect();
             files.sort();
-            for path in files.into_iter().filter(|p| p.extension().is_some_and(|x| x == "md")) {
+            for path in files
+                .into_iter()
+                .filter(|p| p.extension().is_some_and(|x| x == "md"))
+            {
                 let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{e}"));
-                let parsed = parse(&path.display().to_string(), &bytes).unwrap_or_else(|e| panic!("{e}"));
+                let parsed =
+                    parse(&path.display().to_string(), &bytes).unwrap_or_else(|e| panic!("{e}"));
                 skipped.extend(parsed.skipped);
                 for rec in parsed.records {
                     let ours = rec.record;
                     let export_path = sample().join(format!("osv-crates/{}.json", ours.id));
-                    let Ok(export_bytes) = std::fs::read(&export_path) else { continue };
-                    let theirs = parse_json(&export_bytes, &OsvLimits::default()).unwrap_or_else(|e| panic!("{e}"));
+                    let Ok(export_bytes) = std::fs::read(&export_path) else {
+                        continue;
+                    };
+                    let theirs = parse_json(&export_bytes, &OsvLimits::default())
+                        .unwrap_or_else(|e| panic!("{e}"));
                     compared += 1;
-                    let ranges = |r: &OsvRecord| r.affected.iter().map(|a| a.ranges.clone()).collect::<Vec<_>>();
+                    let ranges = |r: &OsvRecord| {
+                        r.affected
+                            .iter()
+                            .map(|a| a.ranges.clone())
+                            .collect::<Vec<_>>()
+                    };
                     for (what, same) in [
                         ("ranges", ranges(&ours) == ranges(&theirs)),
                         ("aliases", ours.aliases == theirs.aliases),
@@ -589,7 +666,9 @@ mod tests {
                 }
             }
         }
-        eprintln!("rustsec: compared {compared}, skipped {skipped:?}, disagreements {disagreements:?}");
+        eprintln!(
+            "rustsec: compared {compared}, skipped {skipped:?}, disagreements {disagreements:?}"
+        );
         assert_eq!(compared, 150);
         assert!(skipped.is_empty());
         assert_eq!(disagreements, Vec::<String>::new());
