@@ -86,10 +86,8 @@ fn split_pre(text: &str) -> Option<(&str, Vec<String>)> {
         Some((r, b)) => (r, Some(b)),
         None => (text, None),
     };
-    if let Some(b) = build {
-        if !idents_ok(b) {
-            return None;
-        }
+    if build.is_some_and(|b| !idents_ok(b)) {
+        return None;
     }
     match rest.split_once('-') {
         Some((core, pre)) => {
@@ -357,9 +355,7 @@ fn parse_partial(text: &str) -> Option<Partial> {
         }
     }
     if !pre.is_empty() {
-        if out.patch.is_none() {
-            return None;
-        }
+        out.patch?;
         out.pre = pre;
     }
     Some(out)
