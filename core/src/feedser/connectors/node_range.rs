@@ -717,6 +717,21 @@ pub fn events(intervals: &[Interval]) -> Option<Vec<OsvEvent>> {
     Some(out)
 }
 
+/// True when the two intervals share a version.
+pub fn overlaps(a: &Interval, b: &Interval) -> bool {
+    let lower = if cmp_lower(&a.lower, &b.lower) == Ordering::Greater {
+        &a.lower
+    } else {
+        &b.lower
+    };
+    let upper = if cmp_upper(&a.upper, &b.upper) == Ordering::Less {
+        &a.upper
+    } else {
+        &b.upper
+    };
+    !empty(lower, upper)
+}
+
 /// True when `v` lies in `iv`.
 pub fn contains(iv: &Interval, v: &Ver) -> bool {
     let lo = match &iv.lower {

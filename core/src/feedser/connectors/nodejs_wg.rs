@@ -113,6 +113,14 @@ pub fn parse(document: &str, bytes: &[u8]) -> Result<Parsed, ConnectorError> {
             "{id}: vulnerable_versions admits no version; raw {raw}"
         )));
     }
+    // The WG wrote `patched_versions` by hand; flag it when it claims a vulnerable version.
+    let patched_overlaps = patched
+        .and_then(|p| node_range::parse(p).ok())
+        .map(|set| node_range::intervals(&set))
+        .map(|pv| {
+            pv.iter()
+                .any(|p| intervals.iter().any(|v| node_range::overlaps(p, v)))
+        });
     let Some(pairs) = node_range::events(&intervals) else {
         return Ok(skip(format!("{id}: a range bound overflows; raw {raw}")));
     };
@@ -205,6 +213,7 @@ pub fn parse(document: &str, bytes: &[u8]) -> Result<Parsed, ConnectorError> {
             "cvss_score": obj.get("cvss_score").cloned().unwrap_or(Value::Null),
             "coordinating_vendor": obj.get("coordinating_vendor").cloned().unwrap_or(Value::Null),
             "publish_date": obj.get("publish_date").cloned().unwrap_or(Value::Null),
+            "patched_overlaps_vulnerable": patched_overlaps,
         })),
         ..OsvRecord::default()
     };
@@ -338,6 +347,7 @@ mod tests {
         let mut records = 0;
         let mut skipped = Vec::new();
         let mut with_cves = 0;
+        let mut overlapping = Vec::new();
         let mut paths: Vec<_> = std::fs::read_dir(sample_dir())
             .unwrap_or_else(|e| panic!("{e}"))
             .flatten()
@@ -349,6 +359,10 @@ mod tests {
             let p = parse(&path.display().to_string(), &bytes).unwrap_or_else(|e| panic!("{e}"));
             for r in &p.records {
                 with_cves += usize::from(!r.record.aliases.is_empty());
+                let ds = r.record.database_specific.as_ref();
+                if ds.and_then(|d| d.get("patched_overlaps_vulnerable")) == Some(&json!(true)) {
+                    overlapping.push(r.record.id.clone());
+                }
                 let ev = events(&p);
                 assert!(
                     matches!(ev.first(), Some(Event::Introduced(_))),
@@ -360,9 +374,15 @@ mod tests {
             records += p.records.len();
             skipped.extend(p.skipped);
         }
-        eprintln!("nodejs-wg: {records} records ({with_cves} with CVEs), skipped {skipped:?}");
+        eprintln!(
+            "nodejs-wg: {records} records ({with_cves} with CVEs), skipped {skipped:?}, \
+             patched overlapping vulnerable: {overlapping:?}"
+        );
         assert_eq!(records + skipped.len(), 100);
         assert!(skipped.is_empty(), "{skipped:?}");
+        // Hand-checked: 357 says vulnerable `>=2.0.0` but patched `>=2.15.0`; 490 says
+        // vulnerable `<2.0.1 || <1.1.7` but patched `^1.1.7 || >= 2.0.1`.
+        assert_eq!(overlapping, ["NSWG-ECO-357", "NSWG-ECO-490"]);
     }
 
     proptest! {
