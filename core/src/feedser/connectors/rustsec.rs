@@ -658,6 +658,13 @@ mod tests {
                         ("withdrawn", ours.withdrawn == theirs.withdrawn),
                         ("published", ours.published == theirs.published),
                         ("related", ours.related == theirs.related),
+                        ("details", ours.details == theirs.details),
+                        ("severity", ours.severity == theirs.severity),
+                        (
+                            "package",
+                            ours.affected.first().map(|a| &a.package)
+                                == theirs.affected.first().map(|a| &a.package),
+                        ),
                     ] {
                         if !same {
                             disagreements.push(format!("{} {what}", ours.id));
