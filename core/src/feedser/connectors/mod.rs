@@ -3,3 +3,7 @@
 
 pub mod alpine;
 pub mod debian;
+pub mod node_range;
+pub mod nodejs_wg;
+pub mod nvd;
+pub mod rustsec;
