@@ -1,0 +1,646 @@
+//! Merge: source records that describe the same vulnerability become one
+//! [`CanonicalAdvisory`], and a diff against the previous set says what changed.
+//!
+//! # Clustering
+//! Each record names ids: its own `id` and its `aliases`. Records meet through shared ids,
+//! transitively (union-find over ids), with one exception: a record naming two or more CVE
+//! ids (a DSA/DLA, an Alpine secfix entry, any record with ≥2 CVE aliases) states "these
+//! CVEs are fixed together", not "these CVEs are one vulnerability". Such a record takes no
+//! part in the union; afterwards it contributes separately to the cluster of EACH of its
+//! CVEs (creating that cluster if no other record names the CVE), bringing its own id and
+//! that one CVE as ids, and all its affected packages. Records with ≤1 CVE union through all
+//! their ids. The result depends only on the SET of records: union-find components do not
+//! depend on the order of unions, and every later step sorts by content.
+//!
+//! # Fields
+//! See [`Precedence`] for which source wins which field; [`CanonicalAdvisory`] documents
+//! the rest (earliest `published`, latest `modified`, `withdrawn` only when every
+//! contributing record is withdrawn). Identical records given twice (same source,
+//! document, location and content digest) count once.
+//!
+//! # Diff
+//! [`diff`] compares the advisories built from the new record set with the previous ones
+//! by canonical id and digest: same digest → no event; otherwise Created / Updated /
+//! Retracted. Removing a record therefore touches only the advisories it contributed to
+//! (and, when it was the glue between two groups of records, the advisories they split into).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use chrono::{DateTime, Datelike, FixedOffset};
+use serde::{Deserialize, Serialize};
+
+use crate::advisory::canonical::{
+    AffectedChoice, CanonicalAdvisory, CanonicalAffected, CanonicalReference, CanonicalSeverity,
+    FieldProvenance, RecordProvenance, RecordRef, canonical_json, sha256_hex,
+};
+use crate::advisory::cvss;
+use crate::advisory::osv::{Affected, OsvRecord};
+use crate::ecosystem::{Ecosystem, normalise_name};
+use crate::feedser::{Source, SourceRecord};
+
+/// Which source wins which field. Each list is an order, first wins; a source missing
+/// from a list ranks after every listed one (then by [`Source`] order).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Precedence {
+    /// Affected packages in distro ecosystems (`Debian:11`, `Alpine:v3.19`).
+    pub distro_packages: Vec<Source>,
+    /// Affected packages in language ecosystems (PyPI, Go, crates.io, npm, ...).
+    pub language_packages: Vec<Source>,
+    /// `summary`, `details` and the reference type of a URL several sources cite.
+    pub text: Vec<Source>,
+    /// The primary CVSS entry ([`CanonicalAdvisory::cvss`]).
+    pub cvss: Vec<Source>,
+}
+
+impl Default for Precedence {
+    /// Distros win for their packages, GHSA and the ecosystem databases for language
+    /// packages and text; NVD comes last everywhere, so it fills gaps only.
+    fn default() -> Self {
+        use Source::*;
+        Self {
+            distro_packages: vec![Debian, Alpine, Osv, Ghsa, Rustsec, NodejsWg, Nvd],
+            language_packages: vec![Ghsa, Osv, Rustsec, NodejsWg, Debian, Alpine, Nvd],
+            text: vec![Ghsa, Osv, Rustsec, NodejsWg, Debian, Alpine, Nvd],
+            cvss: vec![Ghsa, Osv, Rustsec, NodejsWg, Debian, Alpine, Nvd],
+        }
+    }
+}
+
+/// Rank of `source` in `order` (lower wins).
+fn rank(order: &[Source], source: Source) -> usize {
+    order
+        .iter()
+        .position(|s| *s == source)
+        .unwrap_or(order.len() + source as usize)
+}
+
+/// Why an advisory appears in [`MergeOutcome::events`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MergeReason {
+    /// The advisory did not exist before.
+    Created,
+    /// The advisory exists before and after, with different content.
+    Updated,
+    /// The advisory no longer exists (no record contributes to it any more).
+    Retracted,
+}
+
+/// One changed canonical advisory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MergeEvent {
+    /// The canonical id.
+    pub canonical_id: String,
+    /// Digest before (`None` when created).
+    pub before_digest: Option<String>,
+    /// Digest after (`None` when retracted).
+    pub after_digest: Option<String>,
+    /// Names of the sources whose contributions changed (all contributors when the
+    /// contributions are the same but the result differs, e.g. after a precedence change).
+    pub sources: Vec<String>,
+    /// What happened.
+    pub reason: MergeReason,
+}
+
+/// The merged advisories and what changed relative to the previous set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MergeOutcome {
+    /// Canonical advisories, sorted by id.
+    pub advisories: Vec<CanonicalAdvisory>,
+    /// Changes, sorted by canonical id.
+    pub events: Vec<MergeEvent>,
+}
+
+/// Merges `records` from scratch: every advisory is reported [`MergeReason::Created`].
+pub fn merge(records: &[SourceRecord], precedence: &Precedence) -> MergeOutcome {
+    diff(&[], records, precedence)
+}
+
+/// Merges `records` and reports how the result differs from `previous` (the canonical
+/// advisories of the last run). Re-running with the same records reports nothing.
+pub fn diff(
+    previous: &[CanonicalAdvisory],
+    records: &[SourceRecord],
+    precedence: &Precedence,
+) -> MergeOutcome {
+    let advisories = build(records, precedence);
+    let events = events(previous, &advisories);
+    MergeOutcome { advisories, events }
+}
+
+/// The canonical advisories of `records`, sorted by id.
+pub fn build(records: &[SourceRecord], precedence: &Precedence) -> Vec<CanonicalAdvisory> {
+    let prepared = prepare(records);
+    let mut out: Vec<CanonicalAdvisory> = cluster(&prepared)
+        .into_iter()
+        .map(|members| assemble(&prepared, &members, precedence))
+        .collect();
+    out.sort_by(|a, b| a.id.cmp(&b.id));
+    // Two clusters can only share a canonical id when it is a non-CVE record id listed in
+    // both (a multi-CVE record's id is in every cluster it joins, but a cluster with such a
+    // record always has its CVE); keep ids unique anyway by suffixing later duplicates.
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    for a in &mut out {
+        let n = seen.entry(a.id.clone()).or_insert(0);
+        if *n > 0 {
+            a.id = format!("{}#{}", a.id, n);
+        }
+        *n += 1;
+    }
+    out
+}
+
+/// The events turning `previous` into `current` (both keyed by canonical id).
+fn events(previous: &[CanonicalAdvisory], current: &[CanonicalAdvisory]) -> Vec<MergeEvent> {
+    let before: BTreeMap<&str, &CanonicalAdvisory> =
+        previous.iter().map(|a| (a.id.as_str(), a)).collect();
+    let after: BTreeMap<&str, &CanonicalAdvisory> =
+        current.iter().map(|a| (a.id.as_str(), a)).collect();
+    let ids: BTreeSet<&str> = before.keys().chain(after.keys()).copied().collect();
+    let mut out = Vec::new();
+    for id in ids {
+        let b = before.get(id).copied();
+        let a = after.get(id).copied();
+        let (bd, ad) = (b.map(|x| x.digest()), a.map(|x| x.digest()));
+        if bd == ad {
+            continue;
+        }
+        let reason = match (b, a) {
+            (None, _) => MergeReason::Created,
+            (_, None) => MergeReason::Retracted,
+            _ => MergeReason::Updated,
+        };
+        let prov = |x: Option<&CanonicalAdvisory>| -> BTreeSet<RecordProvenance> {
+            x.map(|x| x.provenance.iter().cloned().collect())
+                .unwrap_or_default()
+        };
+        let (pb, pa) = (prov(b), prov(a));
+        let changed: BTreeSet<String> = pb
+            .symmetric_difference(&pa)
+            .map(|p| p.source.clone())
+            .collect();
+        let sources = if changed.is_empty() {
+            pb.union(&pa).map(|p| p.source.clone()).collect()
+        } else {
+            changed
+        };
+        out.push(MergeEvent {
+            canonical_id: id.to_owned(),
+            before_digest: bd,
+            after_digest: ad,
+            sources: sources.into_iter().collect(),
+            reason,
+        });
+    }
+    out
+}
+
+/// A record with what the merge needs computed once: its ids, CVEs, provenance.
+struct Prepared<'a> {
+    rec: &'a SourceRecord,
+    ids: Vec<String>,
+    cves: Vec<String>,
+    prov: RecordProvenance,
+    reference: RecordRef,
+}
+
+fn is_cve(id: &str) -> bool {
+    id.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("CVE-"))
+}
+
+/// Ids, CVEs and provenance of every record; exact duplicates dropped; sorted by
+/// provenance so that later steps never see input order.
+fn prepare(records: &[SourceRecord]) -> Vec<Prepared<'_>> {
+    let mut out: Vec<Prepared<'_>> = records
+        .iter()
+        .map(|rec| {
+            let mut ids: Vec<String> = std::iter::once(&rec.record.id)
+                .chain(&rec.record.aliases)
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .collect();
+            ids.sort();
+            ids.dedup();
+            let cves = ids.iter().filter(|i| is_cve(i)).cloned().collect();
+            let sha256 = serde_json::to_value(&rec.record)
+                .map(|v| sha256_hex(&canonical_json(&v)))
+                .unwrap_or_default();
+            let prov = RecordProvenance {
+                source: rec.source.name().to_owned(),
+                record_id: rec.record.id.trim().to_owned(),
+                document: rec.document.clone(),
+                location: rec.location.clone(),
+                sha256,
+            };
+            let reference = RecordRef {
+                source: prov.source.clone(),
+                record_id: prov.record_id.clone(),
+                location: prov.location.clone(),
+            };
+            Prepared {
+                rec,
+                ids,
+                cves,
+                prov,
+                reference,
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| a.prov.cmp(&b.prov));
+    out.dedup_by(|a, b| a.prov == b.prov);
+    out
+}
+
+/// One record's part in one cluster: the record (index into the prepared list) and, for
+/// a multi-CVE record, the one CVE it contributes to here.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Member {
+    record: usize,
+    cve: Option<String>,
+}
+
+/// Union-find over interned ids.
+struct Forest {
+    parent: Vec<usize>,
+}
+
+impl Forest {
+    fn find(&mut self, mut x: usize) -> usize {
+        let mut root = x;
+        while let Some(&p) = self.parent.get(root) {
+            if p == root {
+                break;
+            }
+            root = p;
+        }
+        // Path compression.
+        while let Some(&p) = self.parent.get(x) {
+            if p == root {
+                break;
+            }
+            if let Some(slot) = self.parent.get_mut(x) {
+                *slot = root;
+            }
+            x = p;
+        }
+        root
+    }
+
+    fn union(&mut self, a: usize, b: usize) {
+        let (ra, rb) = (self.find(a), self.find(b));
+        if ra != rb {
+            // The smaller index becomes the root: any fixed rule would do.
+            let (lo, hi) = if ra < rb { (ra, rb) } else { (rb, ra) };
+            if let Some(slot) = self.parent.get_mut(hi) {
+                *slot = lo;
+            }
+        }
+    }
+}
+
+/// The clusters (see the module documentation), each a sorted list of members.
+fn cluster(prepared: &[Prepared<'_>]) -> Vec<Vec<Member>> {
+    fn node<'a>(id: &'a str, index: &mut HashMap<&'a str, usize>, forest: &mut Forest) -> usize {
+        *index.entry(id).or_insert_with(|| {
+            let n = forest.parent.len();
+            forest.parent.push(n);
+            n
+        })
+    }
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    let mut forest = Forest { parent: Vec::new() };
+    for p in prepared {
+        if p.cves.len() >= 2 {
+            // Its CVEs get nodes (a cluster of their own if nobody else names them), but
+            // the record unites nothing.
+            for c in &p.cves {
+                node(c, &mut index, &mut forest);
+            }
+            continue;
+        }
+        let mut first = None;
+        for id in &p.ids {
+            let n = node(id, &mut index, &mut forest);
+            match first {
+                None => first = Some(n),
+                Some(f) => forest.union(f, n),
+            }
+        }
+    }
+    // Keyed by root node; records without any id (hand-built) form their own clusters,
+    // keyed past every node.
+    let mut groups: BTreeMap<usize, Vec<Member>> = BTreeMap::new();
+    let lonely_base = forest.parent.len();
+    for (i, p) in prepared.iter().enumerate() {
+        if p.cves.len() >= 2 {
+            for c in &p.cves {
+                if let Some(&n) = index.get(c.as_str()) {
+                    groups.entry(forest.find(n)).or_default().push(Member {
+                        record: i,
+                        cve: Some(c.clone()),
+                    });
+                }
+            }
+            continue;
+        }
+        let key = match p.ids.first().and_then(|id| index.get(id.as_str())) {
+            Some(&n) => forest.find(n),
+            None => lonely_base + i,
+        };
+        groups.entry(key).or_default().push(Member {
+            record: i,
+            cve: None,
+        });
+    }
+    groups.into_values().collect()
+}
+
+/// An RFC 3339 time, ignoring placeholders before 1970 (Go's `0001-01-01T00:00:00Z`).
+fn time(text: Option<&str>) -> Option<DateTime<FixedOffset>> {
+    text.and_then(|s| DateTime::parse_from_rfc3339(s.trim()).ok())
+        .filter(|t| t.year() >= 1970)
+}
+
+/// Rank of a CVSS version for choosing the primary entry: newer first.
+fn version_rank(version: Option<&str>) -> u8 {
+    match version {
+        Some("4.0") => 0,
+        Some("3.1") => 1,
+        Some("3.0") => 2,
+        Some(_) => 3,
+        None => 4,
+    }
+}
+
+/// The ecosystem key, normalised name and distro flag of an affected entry.
+fn package_key(affected: &Affected) -> (String, String, bool) {
+    let Some(pkg) = &affected.package else {
+        return (String::new(), String::new(), false);
+    };
+    match Ecosystem::from_osv(pkg.ecosystem.trim()) {
+        Some(eco) => (
+            eco.key(),
+            normalise_name(eco.kind, None, pkg.name.trim()),
+            eco.kind.is_distro(),
+        ),
+        None => (
+            pkg.ecosystem.trim().to_owned(),
+            pkg.name.trim().to_owned(),
+            false,
+        ),
+    }
+}
+
+/// Builds the advisory of one cluster.
+fn assemble(prepared: &[Prepared<'_>], members: &[Member], p: &Precedence) -> CanonicalAdvisory {
+    // Members are sorted by record index, and records by provenance.
+    let mut contribs: Vec<&Prepared<'_>> = members
+        .iter()
+        .filter_map(|m| prepared.get(m.record))
+        .collect();
+    contribs.dedup_by(|a, b| a.prov == b.prov);
+    let records: Vec<&OsvRecord> = contribs.iter().map(|c| &c.rec.record).collect();
+
+    // Ids: a multi-CVE record brings only its own id and this cluster's CVE.
+    let mut ids: BTreeSet<String> = BTreeSet::new();
+    for m in members {
+        let Some(pr) = prepared.get(m.record) else {
+            continue;
+        };
+        match &m.cve {
+            None => ids.extend(pr.ids.iter().cloned()),
+            Some(c) => {
+                ids.insert(c.clone());
+                if !pr.prov.record_id.is_empty() {
+                    ids.insert(pr.prov.record_id.clone());
+                }
+            }
+        }
+    }
+    let cves: Vec<&String> = ids.iter().filter(|i| is_cve(i)).collect();
+    let id = match cves.as_slice() {
+        [only] => (*only).clone(),
+        _ => contribs
+            .iter()
+            .min_by(|a, b| {
+                let ta = time(a.rec.record.published.as_deref());
+                let tb = time(b.rec.record.published.as_deref());
+                (ta.is_none(), ta, &a.prov.record_id).cmp(&(tb.is_none(), tb, &b.prov.record_id))
+            })
+            .map(|c| c.prov.record_id.clone())
+            .unwrap_or_default(),
+    };
+    let aliases: Vec<String> = ids.into_iter().filter(|i| *i != id).collect();
+
+    let mut fields = FieldProvenance::default();
+
+    // Text: highest-precedence record with a non-empty value.
+    let mut by_text: Vec<&Prepared<'_>> = contribs.clone();
+    by_text.sort_by_key(|c| (rank(&p.text, c.rec.source), &c.prov));
+    let pick = |get: fn(&OsvRecord) -> Option<&String>| {
+        by_text.iter().find_map(|c| {
+            get(&c.rec.record)
+                .filter(|s| !s.trim().is_empty())
+                .map(|s| (s.clone(), c.reference.clone()))
+        })
+    };
+    let summary = pick(|r| r.summary.as_ref());
+    let details = pick(|r| r.details.as_ref());
+    fields.summary = summary.as_ref().map(|s| s.1.clone());
+    fields.details = details.as_ref().map(|s| s.1.clone());
+
+    // Times: earliest published, latest modified; ties go to the first record in order.
+    let mut published: Option<(DateTime<FixedOffset>, &Prepared<'_>)> = None;
+    let mut modified: Option<(DateTime<FixedOffset>, &Prepared<'_>)> = None;
+    for c in &contribs {
+        if let Some(t) = time(c.rec.record.published.as_deref())
+            && published.is_none_or(|(b, _)| t < b)
+        {
+            published = Some((t, c));
+        }
+        if let Some(t) = time(Some(&c.rec.record.modified))
+            && modified.is_none_or(|(b, _)| t > b)
+        {
+            modified = Some((t, c));
+        }
+    }
+    fields.published = published.map(|(_, c)| c.reference.clone());
+    fields.modified = modified.map(|(_, c)| c.reference.clone());
+    let withdrawn = if !records.is_empty() && records.iter().all(|r| r.withdrawn.is_some()) {
+        records
+            .iter()
+            .filter_map(|r| r.withdrawn.as_ref())
+            .max_by(|a, b| (time(Some(a)), *a).cmp(&(time(Some(b)), *b)))
+            .cloned()
+    } else {
+        None
+    };
+
+    // Severities: every entry of every record, scored; the primary one by precedence.
+    let mut severities: Vec<(usize, CanonicalSeverity)> = Vec::new();
+    for c in &contribs {
+        for e in &c.rec.record.severity {
+            let scored = e
+                .kind
+                .to_ascii_uppercase()
+                .starts_with("CVSS_")
+                .then(|| cvss::score(&e.score).ok())
+                .flatten();
+            severities.push((
+                rank(&p.cvss, c.rec.source),
+                CanonicalSeverity {
+                    kind: e.kind.clone(),
+                    vector: e.score.trim().to_owned(),
+                    cvss_version: scored.as_ref().map(|s| s.version.clone()),
+                    score: scored.map(|s| s.score),
+                    source: c.reference.clone(),
+                },
+            ));
+        }
+    }
+    let cvss_primary = severities
+        .iter()
+        .filter(|(_, s)| s.score.is_some())
+        .min_by(|(ra, a), (rb, b)| {
+            (
+                ra,
+                version_rank(a.cvss_version.as_deref()),
+                &a.source,
+                &a.vector,
+            )
+                .cmp(&(
+                    rb,
+                    version_rank(b.cvss_version.as_deref()),
+                    &b.source,
+                    &b.vector,
+                ))
+        })
+        .map(|(_, s)| s.clone());
+    let mut severities: Vec<CanonicalSeverity> = severities.into_iter().map(|(_, s)| s).collect();
+    severities
+        .sort_by(|a, b| (&a.source, &a.kind, &a.vector).cmp(&(&b.source, &b.kind, &b.vector)));
+    severities.dedup();
+
+    // CWEs.
+    let cwes: BTreeSet<String> = records
+        .iter()
+        .filter_map(|r| r.database_specific.as_ref())
+        .filter_map(|d| d.get("cwe_ids"))
+        .filter_map(|v| v.as_array())
+        .flatten()
+        .filter_map(|v| v.as_str())
+        .map(|s| s.trim().to_ascii_uppercase())
+        .filter(|s| !s.is_empty())
+        .collect();
+
+    // References by URL; the type from the highest-precedence citing record.
+    let mut refs: BTreeMap<String, (usize, String, BTreeSet<String>)> = BTreeMap::new();
+    for c in &by_text {
+        let r = rank(&p.text, c.rec.source);
+        for reference in &c.rec.record.references {
+            let url = reference.url.trim();
+            if url.is_empty() {
+                continue;
+            }
+            let entry = refs
+                .entry(url.to_owned())
+                .or_insert_with(|| (r, reference.kind.clone(), BTreeSet::new()));
+            entry.2.insert(c.prov.source.clone());
+        }
+    }
+    let references = refs
+        .into_iter()
+        .map(|(url, (_, kind, sources))| CanonicalReference {
+            kind,
+            url,
+            sources: sources.into_iter().collect(),
+        })
+        .collect();
+
+    // Affected packages: per (ecosystem key, name), only the winning source's entries.
+    type Group<'r> = Vec<(&'r Prepared<'r>, &'r Affected, bool)>;
+    let mut packages: BTreeMap<(String, String), Group<'_>> = BTreeMap::new();
+    for c in &contribs {
+        for a in &c.rec.record.affected {
+            let (key, name, distro) = package_key(a);
+            packages
+                .entry((key, name))
+                .or_default()
+                .push((c, a, distro));
+        }
+    }
+    let mut affected: Vec<CanonicalAffected> = Vec::new();
+    for ((key, name), group) in packages {
+        let order = |distro: bool| {
+            if distro {
+                &p.distro_packages
+            } else {
+                &p.language_packages
+            }
+        };
+        let Some(winner) = group
+            .iter()
+            .map(|(c, _, distro)| (rank(order(*distro), c.rec.source), c.rec.source))
+            .min()
+            .map(|(_, s)| s)
+        else {
+            continue;
+        };
+        let mut choice = AffectedChoice {
+            source: winner.name().to_owned(),
+            ..AffectedChoice::default()
+        };
+        let mut entries: Vec<CanonicalAffected> = Vec::new();
+        for (c, a, _) in &group {
+            if c.rec.source != winner {
+                choice.overridden.push(c.reference.clone());
+                continue;
+            }
+            choice.kept.push(c.reference.clone());
+            let mut versions: Vec<String> =
+                a.versions.iter().map(|v| v.trim().to_owned()).collect();
+            versions.sort();
+            versions.dedup();
+            let pkg = a.package.as_ref();
+            let entry = CanonicalAffected {
+                ecosystem: pkg
+                    .map(|x| x.ecosystem.trim().to_owned())
+                    .unwrap_or_default(),
+                ecosystem_key: key.clone(),
+                name: name.clone(),
+                purl: pkg.and_then(|x| x.purl.clone()),
+                ranges: a.ranges.clone(),
+                versions,
+                severity: a.severity.clone(),
+                ecosystem_specific: a.ecosystem_specific.clone(),
+                database_specific: a.database_specific.clone(),
+                source: c.reference.clone(),
+            };
+            if !entries.contains(&entry) {
+                entries.push(entry);
+            }
+        }
+        choice.kept.dedup();
+        choice.overridden.sort();
+        choice.overridden.dedup();
+        fields.affected.insert(format!("{key}|{name}"), choice);
+        affected.extend(entries);
+    }
+
+    CanonicalAdvisory {
+        id,
+        aliases,
+        summary: summary.map(|s| s.0),
+        details: details.map(|s| s.0),
+        affected,
+        severities,
+        cvss: cvss_primary,
+        cwes: cwes.into_iter().collect(),
+        references,
+        published: published.and_then(|(_, c)| c.rec.record.published.clone()),
+        modified: modified.map(|(_, c)| c.rec.record.modified.clone()),
+        withdrawn,
+        provenance: contribs.iter().map(|c| c.prov.clone()).collect(),
+        field_provenance: fields,
+    }
+}
