@@ -187,6 +187,13 @@ impl CanonicalAdvisory {
     }
 }
 
+/// SHA-256 (hex) of a source record's canonical JSON, as recorded in [`RecordProvenance`].
+pub fn record_sha256(record: &super::osv::OsvRecord) -> String {
+    serde_json::to_value(record)
+        .map(|v| sha256_hex(&canonical_json(&v)))
+        .unwrap_or_default()
+}
+
 /// SHA-256 of `bytes`, as lower-case hex.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     crate::hex::encode(&Sha256::digest(bytes))

@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::advisory::canonical::{
     AffectedChoice, CanonicalAdvisory, CanonicalAffected, CanonicalReference, CanonicalSeverity,
-    FieldProvenance, RecordProvenance, RecordRef, canonical_json, sha256_hex,
+    FieldProvenance, RecordProvenance, RecordRef, record_sha256,
 };
 use crate::advisory::cvss;
 use crate::advisory::osv::{Affected, OsvRecord};
@@ -135,18 +135,9 @@ pub fn build(records: &[SourceRecord], precedence: &Precedence) -> Vec<Canonical
         .into_iter()
         .map(|members| assemble(&prepared, &members, precedence))
         .collect();
+    // Ids are unique: a CVE node lies in one cluster, and a cluster without exactly one
+    // CVE takes its id from a record with at most one CVE, which lies in one cluster only.
     out.sort_by(|a, b| a.id.cmp(&b.id));
-    // Two clusters can only share a canonical id when it is a non-CVE record id listed in
-    // both (a multi-CVE record's id is in every cluster it joins, but a cluster with such a
-    // record always has its CVE); keep ids unique anyway by suffixing later duplicates.
-    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
-    for a in &mut out {
-        let n = seen.entry(a.id.clone()).or_insert(0);
-        if *n > 0 {
-            a.id = format!("{}#{}", a.id, n);
-        }
-        *n += 1;
-    }
     out
 }
 
@@ -222,9 +213,7 @@ fn prepare(records: &[SourceRecord]) -> Vec<Prepared<'_>> {
             ids.sort();
             ids.dedup();
             let cves = ids.iter().filter(|i| is_cve(i)).cloned().collect();
-            let sha256 = serde_json::to_value(&rec.record)
-                .map(|v| sha256_hex(&canonical_json(&v)))
-                .unwrap_or_default();
+            let sha256 = record_sha256(&rec.record);
             let prov = RecordProvenance {
                 source: rec.source.name().to_owned(),
                 record_id: rec.record.id.trim().to_owned(),
@@ -411,7 +400,9 @@ fn assemble(prepared: &[Prepared<'_>], members: &[Member], p: &Precedence) -> Ca
             None => ids.extend(pr.ids.iter().cloned()),
             Some(c) => {
                 ids.insert(c.clone());
-                if !pr.prov.record_id.is_empty() {
+                // Its own id joins unless it is a CVE: then it is one of the CVEs it names,
+                // and belongs to that CVE's cluster only.
+                if !pr.prov.record_id.is_empty() && !is_cve(&pr.prov.record_id) {
                     ids.insert(pr.prov.record_id.clone());
                 }
             }
@@ -420,8 +411,12 @@ fn assemble(prepared: &[Prepared<'_>], members: &[Member], p: &Precedence) -> Ca
     let cves: Vec<&String> = ids.iter().filter(|i| is_cve(i)).collect();
     let id = match cves.as_slice() {
         [only] => (*only).clone(),
-        _ => contribs
+        // Only records with at most one CVE (members without a `cve`) are candidates:
+        // a multi-CVE record's id is in several clusters and would not be unique.
+        _ => members
             .iter()
+            .filter(|m| m.cve.is_none())
+            .filter_map(|m| prepared.get(m.record))
             .min_by(|a, b| {
                 let ta = time(a.rec.record.published.as_deref());
                 let tb = time(b.rec.record.published.as_deref());
@@ -642,5 +637,517 @@ fn assemble(prepared: &[Prepared<'_>], members: &[Member], p: &Precedence) -> Ca
         withdrawn,
         provenance: contribs.iter().map(|c| c.prov.clone()).collect(),
         field_provenance: fields,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::advisory::osv::{Event, Package, Range, RangeType, Reference, SeverityEntry};
+    use proptest::prelude::*;
+
+    fn rec(source: Source, id: &str, aliases: &[&str]) -> SourceRecord {
+        SourceRecord {
+            source,
+            document: format!("{}/{id}", source.name()),
+            location: "$".into(),
+            record: OsvRecord {
+                id: id.into(),
+                modified: "2024-01-01T00:00:00Z".into(),
+                aliases: aliases.iter().map(|s| s.to_string()).collect(),
+                ..OsvRecord::default()
+            },
+        }
+    }
+
+    fn pkg(ecosystem: &str, name: &str, fixed: &str) -> Affected {
+        Affected {
+            package: Some(Package {
+                ecosystem: ecosystem.into(),
+                name: name.into(),
+                purl: None,
+            }),
+            ranges: vec![Range {
+                kind: RangeType::Ecosystem,
+                repo: None,
+                events: vec![Event::Introduced("0".into()), Event::Fixed(fixed.into())],
+            }],
+            ..Affected::default()
+        }
+    }
+
+    fn with(mut r: SourceRecord, f: impl FnOnce(&mut OsvRecord)) -> SourceRecord {
+        f(&mut r.record);
+        r
+    }
+
+    fn by_id<'a>(out: &'a [CanonicalAdvisory], id: &str) -> &'a CanonicalAdvisory {
+        out.iter()
+            .find(|a| a.id == id)
+            .unwrap_or_else(|| panic!("no advisory {id} in {:?}", ids(out)))
+    }
+
+    fn ids(out: &[CanonicalAdvisory]) -> Vec<&str> {
+        out.iter().map(|a| a.id.as_str()).collect()
+    }
+
+    fn sources(a: &CanonicalAdvisory) -> Vec<&str> {
+        a.provenance.iter().map(|p| p.source.as_str()).collect()
+    }
+
+    /// An NVD record in the shape the NVD connector produces.
+    fn nvd(cve: &str) -> SourceRecord {
+        with(rec(Source::Nvd, cve, &[]), |r| {
+            r.details = Some("NVD description".into());
+            r.published = Some("2022-03-02T00:00:00Z".into());
+            r.severity = vec![SeverityEntry {
+                kind: "CVSS_V3".into(),
+                score: "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H".into(),
+            }];
+            r.database_specific = Some(serde_json::json!({"cwe_ids": ["CWE-200", "cwe-20"]}));
+            r.references = vec![Reference {
+                kind: "WEB".into(),
+                url: "https://example.org/a".into(),
+            }];
+        })
+    }
+
+    /// A Debian DSA naming three CVEs, in the shape the Debian connector produces.
+    fn dsa() -> SourceRecord {
+        with(
+            rec(
+                Source::Debian,
+                "DSA-5091-1",
+                &["CVE-2022-23648", "CVE-2022-0001", "CVE-2022-0002"],
+            ),
+            |r| {
+                r.summary = Some("containerd security update".into());
+                r.published = Some("2022-03-05T00:00:00Z".into());
+                r.affected = vec![pkg("Debian:11", "containerd", "1.4.13~ds1-1~deb11u1")];
+            },
+        )
+    }
+
+    fn ghsa_go() -> SourceRecord {
+        with(
+            rec(Source::Ghsa, "GHSA-crp2-qrr5-8pq7", &["CVE-2022-23648"]),
+            |r| {
+                r.summary = Some("containerd CRI plugin: host file access".into());
+                r.published = Some("2022-03-03T00:00:00Z".into());
+                r.severity = vec![SeverityEntry {
+                    kind: "CVSS_V3".into(),
+                    score: "CVSS:3.1/AV:N/AC:L/PR:L/UI:N/S:C/C:H/I:N/A:N".into(),
+                }];
+                r.affected = vec![pkg("Go", "github.com/containerd/containerd", "1.6.1")];
+                r.references = vec![Reference {
+                    kind: "ADVISORY".into(),
+                    url: "https://example.org/a".into(),
+                }];
+                r.database_specific = Some(serde_json::json!({"cwe_ids": ["CWE-200"]}));
+            },
+        )
+    }
+
+    #[test]
+    fn a_multi_cve_record_contributes_to_each_cve_separately() {
+        let go = with(
+            rec(
+                Source::Osv,
+                "GO-2022-0344",
+                &["CVE-2022-23648", "GHSA-crp2-qrr5-8pq7"],
+            ),
+            |r| {
+                r.affected = vec![pkg("Go", "github.com/containerd/containerd", "1.6.1")];
+            },
+        );
+        let records = vec![dsa(), ghsa_go(), go, nvd("CVE-2022-23648")];
+        let out = build(&records, &Precedence::default());
+        assert_eq!(
+            ids(&out),
+            vec!["CVE-2022-0001", "CVE-2022-0002", "CVE-2022-23648"]
+        );
+        let main = by_id(&out, "CVE-2022-23648");
+        assert_eq!(sources(main), vec!["debian", "ghsa", "nvd", "osv"]);
+        // The DSA's other CVEs are not aliases of this vulnerability.
+        assert_eq!(
+            main.aliases,
+            vec!["DSA-5091-1", "GHSA-crp2-qrr5-8pq7", "GO-2022-0344"]
+        );
+        for other in ["CVE-2022-0001", "CVE-2022-0002"] {
+            let a = by_id(&out, other);
+            assert_eq!(sources(a), vec!["debian"]);
+            assert_eq!(a.aliases, vec!["DSA-5091-1"]);
+            assert_eq!(a.affected.len(), 1);
+            assert_eq!(a.affected[0].ecosystem_key, "deb/debian/11");
+        }
+        // Both the Debian and the Go package are there, each from its winning source.
+        let keys: Vec<(&str, &str, &str)> = main
+            .affected
+            .iter()
+            .map(|a| {
+                (
+                    a.ecosystem_key.as_str(),
+                    a.name.as_str(),
+                    a.source.source.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            keys,
+            vec![
+                ("deb/debian/11", "containerd", "debian"),
+                ("golang", "github.com/containerd/containerd", "ghsa"),
+            ]
+        );
+        let go_choice = &main.field_provenance.affected["golang|github.com/containerd/containerd"];
+        assert_eq!(go_choice.source, "ghsa");
+        assert_eq!(go_choice.overridden.len(), 1);
+        assert_eq!(go_choice.overridden[0].record_id, "GO-2022-0344");
+    }
+
+    #[test]
+    fn records_with_at_most_one_cve_union_transitively() {
+        let records = vec![
+            rec(Source::Osv, "PYSEC-1", &["GHSA-a"]),
+            rec(Source::Ghsa, "GHSA-a", &["CVE-2020-1"]),
+            rec(Source::Osv, "GO-1", &["GHSA-a"]),
+            rec(Source::Osv, "GO-2", &[]),
+        ];
+        let out = build(&records, &Precedence::default());
+        assert_eq!(ids(&out), vec!["CVE-2020-1", "GO-2"]);
+        assert_eq!(
+            by_id(&out, "CVE-2020-1").aliases,
+            vec!["GHSA-a", "GO-1", "PYSEC-1"]
+        );
+    }
+
+    #[test]
+    fn without_exactly_one_cve_the_earliest_published_id_wins() {
+        let at = |id: &str, aliases: &[&str], published: Option<&str>| {
+            with(rec(Source::Osv, id, aliases), |r| {
+                r.published = published.map(Into::into)
+            })
+        };
+        // No CVE: earliest published; the record without a date loses.
+        let out = build(
+            &[
+                at("B-1", &["A-1"], Some("2021-01-01T00:00:00Z")),
+                at("A-1", &[], Some("2022-01-01T00:00:00Z")),
+                at("0-1", &["A-1"], None),
+            ],
+            &Precedence::default(),
+        );
+        assert_eq!(ids(&out), vec!["B-1"]);
+        // Two CVEs glued by single-CVE records: equal dates, so the smaller id.
+        let out = build(
+            &[
+                at("X-2", &["CVE-1", "G-1"], Some("2021-01-01T00:00:00Z")),
+                at("X-1", &["CVE-2", "G-1"], Some("2021-01-01T00:00:00Z")),
+            ],
+            &Precedence::default(),
+        );
+        assert_eq!(ids(&out), vec!["X-1"]);
+        assert_eq!(out[0].aliases, vec!["CVE-1", "CVE-2", "G-1", "X-2"]);
+    }
+
+    #[test]
+    fn nvd_fills_gaps_only() {
+        let p = Precedence::default();
+        let out = build(&[ghsa_go(), nvd("CVE-2022-23648")], &p);
+        let a = by_id(&out, "CVE-2022-23648");
+        assert_eq!(
+            a.summary.as_deref(),
+            Some("containerd CRI plugin: host file access")
+        );
+        // GHSA has no details: NVD's fill the gap.
+        assert_eq!(a.details.as_deref(), Some("NVD description"));
+        assert_eq!(
+            a.field_provenance
+                .details
+                .as_ref()
+                .map(|r| r.source.as_str()),
+            Some("nvd")
+        );
+        let cvss = a.cvss.as_ref().expect("primary CVSS");
+        assert_eq!(
+            (cvss.source.source.as_str(), cvss.score),
+            ("ghsa", Some(7.7))
+        );
+        assert_eq!(a.severities.len(), 2);
+        assert_eq!(a.cwes, vec!["CWE-20", "CWE-200"]);
+        // One reference, cited by both, typed by the GHSA.
+        assert_eq!(a.references.len(), 1);
+        assert_eq!(a.references[0].kind, "ADVISORY");
+        assert_eq!(a.references[0].sources, vec!["ghsa", "nvd"]);
+        assert_eq!(a.published.as_deref(), Some("2022-03-02T00:00:00Z"));
+        // NVD alone supplies everything.
+        let out = build(&[nvd("CVE-2022-23648")], &p);
+        let cvss = out[0].cvss.as_ref().expect("NVD CVSS");
+        assert_eq!(
+            (cvss.source.source.as_str(), cvss.score),
+            ("nvd", Some(9.8))
+        );
+        // Precedence is configurable.
+        let nvd_first = Precedence {
+            cvss: vec![Source::Nvd],
+            ..Precedence::default()
+        };
+        let out = build(&[ghsa_go(), nvd("CVE-2022-23648")], &nvd_first);
+        assert_eq!(
+            out[0].cvss.as_ref().map(|c| c.source.source.as_str()),
+            Some("nvd")
+        );
+    }
+
+    #[test]
+    fn distro_sources_win_distro_packages_and_names_are_normalised() {
+        let debian = with(rec(Source::Debian, "DLA-1", &["CVE-1"]), |r| {
+            r.affected = vec![pkg("Debian:11", "python-werkzeug", "2.2.2-3")];
+        });
+        let osv = with(rec(Source::Osv, "PYSEC-1", &["CVE-1"]), |r| {
+            r.affected = vec![
+                pkg("Debian:11", "python-werkzeug", "9.9"),
+                pkg("PyPI", "Werkzeug", "2.2.3"),
+            ];
+        });
+        let ghsa = with(rec(Source::Ghsa, "GHSA-1", &["CVE-1"]), |r| {
+            r.affected = vec![pkg("PyPI", "werkzeug", "2.2.3")];
+        });
+        let out = build(&[debian, osv, ghsa], &Precedence::default());
+        let a = &out[0];
+        let got: Vec<(&str, &str, &str)> = a
+            .affected
+            .iter()
+            .map(|x| {
+                (
+                    x.ecosystem_key.as_str(),
+                    x.name.as_str(),
+                    x.source.record_id.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("deb/debian/11", "python-werkzeug", "DLA-1"),
+                ("pypi", "werkzeug", "GHSA-1")
+            ]
+        );
+        assert_eq!(
+            a.field_provenance.affected["pypi|werkzeug"].overridden[0].record_id,
+            "PYSEC-1"
+        );
+        assert_eq!(
+            a.field_provenance.affected["deb/debian/11|python-werkzeug"].overridden[0].record_id,
+            "PYSEC-1"
+        );
+    }
+
+    #[test]
+    fn times_and_withdrawal() {
+        let r1 = with(rec(Source::Osv, "GO-1", &["CVE-1"]), |r| {
+            r.modified = "0001-01-01T00:00:00Z".into();
+            r.published = Some("2022-05-01T00:00:00Z".into());
+            r.withdrawn = Some("2023-01-01T00:00:00Z".into());
+        });
+        let r2 = with(rec(Source::Ghsa, "GHSA-1", &["CVE-1"]), |r| {
+            r.modified = "2023-06-01T00:00:00+02:00".into();
+            r.published = Some("2022-04-30T23:00:00-02:00".into());
+        });
+        let out = build(&[r1.clone(), r2.clone()], &Precedence::default());
+        let a = &out[0];
+        // 2022-04-30T23:00-02:00 is 2022-05-01T01:00Z, later than GO's.
+        assert_eq!(a.published.as_deref(), Some("2022-05-01T00:00:00Z"));
+        assert_eq!(a.modified.as_deref(), Some("2023-06-01T00:00:00+02:00"));
+        assert_eq!(a.withdrawn, None, "GHSA still asserts it");
+        let r2w = with(r2, |r| r.withdrawn = Some("2023-02-01T00:00:00Z".into()));
+        let out = build(&[r1, r2w], &Precedence::default());
+        assert_eq!(out[0].withdrawn.as_deref(), Some("2023-02-01T00:00:00Z"));
+    }
+
+    #[test]
+    fn diff_reports_created_updated_retracted_and_nothing_on_rerun() {
+        let p = Precedence::default();
+        let records = vec![dsa(), ghsa_go(), nvd("CVE-2022-23648")];
+        let first = merge(&records, &p);
+        assert_eq!(first.events.len(), 3);
+        assert!(
+            first
+                .events
+                .iter()
+                .all(|e| e.reason == MergeReason::Created)
+        );
+        assert!(diff(&first.advisories, &records, &p).events.is_empty());
+        // Drop the DSA: two advisories go, one is updated, and only debian is blamed.
+        let second = diff(&first.advisories, &records[1..], &p);
+        let got: Vec<(&str, MergeReason, Vec<String>)> = second
+            .events
+            .iter()
+            .map(|e| (e.canonical_id.as_str(), e.reason, e.sources.clone()))
+            .collect();
+        let deb = vec!["debian".to_string()];
+        assert_eq!(
+            got,
+            vec![
+                ("CVE-2022-0001", MergeReason::Retracted, deb.clone()),
+                ("CVE-2022-0002", MergeReason::Retracted, deb.clone()),
+                ("CVE-2022-23648", MergeReason::Updated, deb),
+            ]
+        );
+        let upd = &second.events[2];
+        assert_eq!(upd.before_digest, Some(first.advisories[2].digest()));
+        assert_eq!(upd.after_digest, Some(second.advisories[0].digest()));
+        assert_eq!(sources(&second.advisories[0]), vec!["ghsa", "nvd"]);
+    }
+
+    #[test]
+    fn the_canonical_form_round_trips_through_json() {
+        let out = build(
+            &[dsa(), ghsa_go(), nvd("CVE-2022-23648")],
+            &Precedence::default(),
+        );
+        for a in &out {
+            let back: CanonicalAdvisory =
+                serde_json::from_slice(&a.canonical_json()).expect("reads back");
+            assert_eq!(&back, a);
+            assert_eq!(back.digest(), a.digest());
+        }
+    }
+
+    /// A small random universe of records whose ids and aliases collide often.
+    fn arb_record() -> impl Strategy<Value = SourceRecord> {
+        let source = prop::sample::select(Source::ALL.to_vec());
+        let id = prop::sample::select(vec![
+            "GHSA-a", "GHSA-b", "PYSEC-1", "PYSEC-2", "GO-1", "DSA-1", "DSA-2", "CVE-1", "X-1",
+        ]);
+        let aliases = prop::collection::vec(
+            prop::sample::select(vec![
+                "CVE-1", "CVE-2", "CVE-3", "CVE-4", "GHSA-a", "GHSA-b", "GO-1",
+            ]),
+            0..4,
+        );
+        let package = prop::option::of((
+            prop::sample::select(vec!["PyPI", "Debian:11", "Go", "Alpine:v3.10"]),
+            prop::sample::select(vec!["Werkzeug", "werkzeug", "pkg"]),
+            0u8..3,
+        ));
+        let published = prop::option::of(prop::sample::select(vec![
+            "2021-01-01T00:00:00Z",
+            "2022-01-01T00:00:00Z",
+            "0001-01-01T00:00:00Z",
+        ]));
+        let text = prop::option::of(prop::sample::select(vec!["s1", "s2"]));
+        let withdrawn = any::<bool>();
+        let loc = 0u8..2;
+        (
+            source, id, aliases, package, published, text, withdrawn, loc,
+        )
+            .prop_map(
+                |(source, id, aliases, package, published, text, withdrawn, loc)| {
+                    let mut r = rec(source, id, &aliases);
+                    r.location = format!("$[{loc}]");
+                    r.record.published = published.map(Into::into);
+                    r.record.summary = text.map(Into::into);
+                    r.record.withdrawn = withdrawn.then(|| "2024-02-02T00:00:00Z".into());
+                    if let Some((eco, name, v)) = package {
+                        r.record.affected = vec![pkg(eco, name, &format!("1.{v}"))];
+                    }
+                    r
+                },
+            )
+    }
+
+    fn json_of(out: &[CanonicalAdvisory]) -> Vec<Vec<u8>> {
+        out.iter().map(CanonicalAdvisory::canonical_json).collect()
+    }
+
+    /// Every (record provenance, CVE-or-none) contribution across a set of advisories.
+    fn contributions(out: &[CanonicalAdvisory]) -> BTreeSet<RecordProvenance> {
+        out.iter()
+            .flat_map(|a| a.provenance.iter().cloned())
+            .collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        #[test]
+        fn order_independent(
+            (records, shuffled) in prop::collection::vec(arb_record(), 0..12)
+                .prop_flat_map(|v| (Just(v.clone()), Just(v).prop_shuffle()))
+        ) {
+            let p = Precedence::default();
+            let a = build(&records, &p);
+            let b = build(&shuffled, &p);
+            prop_assert_eq!(json_of(&a), json_of(&b));
+            // Canonical ids are unique.
+            let unique: BTreeSet<&str> = a.iter().map(|x| x.id.as_str()).collect();
+            prop_assert_eq!(unique.len(), a.len());
+        }
+
+        #[test]
+        fn idempotent(records in prop::collection::vec(arb_record(), 0..12)) {
+            let p = Precedence::default();
+            let first = merge(&records, &p);
+            prop_assert!(diff(&first.advisories, &records, &p).events.is_empty());
+            // The same records given twice change nothing either.
+            let doubled: Vec<SourceRecord> = records.iter().chain(&records).cloned().collect();
+            prop_assert_eq!(json_of(&build(&doubled, &p)), json_of(&first.advisories));
+            // Every record is accounted for.
+            let all: BTreeSet<(String, String)> = records
+                .iter()
+                .map(|r| (r.source.name().to_owned(), r.record.id.clone()))
+                .collect();
+            let seen: BTreeSet<(String, String)> = contributions(&first.advisories)
+                .into_iter()
+                .map(|p| (p.source, p.record_id))
+                .collect();
+            prop_assert_eq!(all, seen);
+        }
+
+        #[test]
+        fn retraction_removes_only_that_contribution(
+            records in prop::collection::vec(arb_record(), 1..12),
+            pick in any::<prop::sample::Index>(),
+        ) {
+            let p = Precedence::default();
+            let before = build(&records, &p);
+            let k = pick.index(records.len());
+            let removed = &records[k];
+            let rest: Vec<SourceRecord> = records
+                .iter()
+                .filter(|r| *r != removed)
+                .cloned()
+                .collect();
+            let outcome = diff(&before, &rest, &p);
+            let sha = record_sha256(&removed.record);
+            let is_removed = |x: &RecordProvenance| {
+                x.source == removed.source.name()
+                    && x.record_id == removed.record.id
+                    && x.location == removed.location
+                    && x.document == removed.document
+                    && x.sha256 == sha
+            };
+            let gone = |a: &CanonicalAdvisory| a.provenance.iter().any(is_removed);
+            // Nothing carries the removed record any more.
+            prop_assert!(!outcome.advisories.iter().any(gone));
+            // Advisories it did not contribute to are untouched (no event, same bytes).
+            let touched: BTreeSet<&str> =
+                outcome.events.iter().map(|e| e.canonical_id.as_str()).collect();
+            for a in before.iter().filter(|a| !gone(a)) {
+                prop_assert!(!touched.contains(a.id.as_str()), "{} changed", a.id);
+                prop_assert!(outcome.advisories.contains(a));
+            }
+            // Every other contribution survives.
+            let mut expected = contributions(&before);
+            expected.retain(|x| !is_removed(x));
+            prop_assert_eq!(contributions(&outcome.advisories), expected);
+            // Only the removed record's advisories can be the subject of an event.
+            for e in &outcome.events {
+                let was = before.iter().find(|a| a.id == e.canonical_id);
+                let now = outcome.advisories.iter().find(|a| a.id == e.canonical_id);
+                prop_assert!(was.is_none_or(gone) && (was.is_some() || now.is_some()));
+            }
+        }
     }
 }
