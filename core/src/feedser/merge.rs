@@ -207,8 +207,16 @@ fn prepare(records: &[SourceRecord]) -> Vec<Prepared<'_>> {
         .map(|rec| {
             let mut ids: Vec<String> = std::iter::once(&rec.record.id)
                 .chain(&rec.record.aliases)
-                .map(|s| s.trim().to_owned())
+                .map(|s| s.trim())
                 .filter(|s| !s.is_empty())
+                // CVE ids are case-insensitive; other schemes keep their spelling.
+                .map(|s| {
+                    if is_cve(s) {
+                        s.to_ascii_uppercase()
+                    } else {
+                        s.to_owned()
+                    }
+                })
                 .collect();
             ids.sort();
             ids.dedup();
@@ -815,6 +823,15 @@ mod tests {
         ];
         let out = build(&records, &Precedence::default());
         assert_eq!(ids(&out), vec!["CVE-2020-1", "GO-2"]);
+        // CVE ids meet whatever their case.
+        let lower = build(
+            &[
+                rec(Source::Nvd, "CVE-2020-1", &[]),
+                rec(Source::Osv, "GO-3", &["cve-2020-1"]),
+            ],
+            &Precedence::default(),
+        );
+        assert_eq!(ids(&lower), vec!["CVE-2020-1"]);
         assert_eq!(
             by_id(&out, "CVE-2020-1").aliases,
             vec!["GHSA-a", "GO-1", "PYSEC-1"]
