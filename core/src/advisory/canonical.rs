@@ -241,12 +241,9 @@ fn write_canonical(value: &serde_json::Value, out: &mut Vec<u8>) {
 }
 
 fn write_string(s: &str, out: &mut Vec<u8>) {
-    // serde_json's string escaping is deterministic; reuse it.
-    out.extend_from_slice(
-        serde_json::Value::String(s.to_owned())
-            .to_string()
-            .as_bytes(),
-    );
+    // serde_json's string escaping is deterministic; reuse it, writing in place. Writing
+    // a `str` into a `Vec` cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
 }
 
 #[cfg(test)]
