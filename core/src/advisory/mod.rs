@@ -1,5 +1,6 @@
 //! Advisories as StellaOps reads them: OSV records, severities and CVSS scores.
 
+pub mod canonical;
 pub mod cvss;
 pub mod osv;
 pub mod severity;

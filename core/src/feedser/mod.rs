@@ -7,6 +7,7 @@
 //! live outside them, so they are tested on the real sample without I/O.
 
 pub mod connectors;
+pub mod merge;
 
 use crate::advisory::osv::OsvRecord;
 

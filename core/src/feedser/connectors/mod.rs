@@ -6,4 +6,5 @@ pub mod debian;
 pub mod node_range;
 pub mod nodejs_wg;
 pub mod nvd;
+pub mod osv;
 pub mod rustsec;
