@@ -35,7 +35,7 @@ fuzz-build:
 
 ## Benchmarks: criterion (in-process match, version compare) and the bench/ harnesses.
 bench: build
-	$(CARGO) bench -p stella-core --bench match_sbom --bench version_compare
+	$(CARGO) bench -p stella-core --bench match_sbom --bench version_compare --bench feedser_merge
 	bash bench/scan-process.sh
 	bash bench/import-throughput.sh
 
