@@ -108,3 +108,55 @@ pub struct ConnectorError {
     /// What is wrong (with a location when there is one).
     pub reason: String,
 }
+
+impl ConnectorError {
+    /// An error of `source` about `document`.
+    pub fn new(source: Source, document: &str, reason: impl Into<String>) -> Self {
+        Self {
+            source_name: source.name(),
+            document: document.to_owned(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Refuses a document larger than `max` bytes, before any parsing.
+pub(crate) fn check_size(
+    source: Source,
+    document: &str,
+    bytes: &[u8],
+    max: usize,
+) -> Result<(), ConnectorError> {
+    if bytes.len() > max {
+        return Err(ConnectorError::new(
+            source,
+            document,
+            format!(
+                "document is {} bytes, more than the limit of {max}",
+                bytes.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Parses a JSON document within size and nesting limits (depth is checked on the
+/// raw bytes, before the parser can recurse).
+pub(crate) fn json_document(
+    source: Source,
+    document: &str,
+    bytes: &[u8],
+    max_bytes: usize,
+    max_depth: usize,
+) -> Result<serde_json::Value, ConnectorError> {
+    check_size(source, document, bytes, max_bytes)?;
+    if crate::json_depth::exceeds(bytes, max_depth) {
+        return Err(ConnectorError::new(
+            source,
+            document,
+            format!("JSON nests deeper than the limit of {max_depth}"),
+        ));
+    }
+    serde_json::from_slice(bytes)
+        .map_err(|e| ConnectorError::new(source, document, format!("invalid JSON: {e}")))
+}

@@ -105,11 +105,7 @@ impl<'de> Deserialize<'de> for Secfixes {
 }
 
 fn error(document: &str, reason: String) -> ConnectorError {
-    ConnectorError {
-        source_name: SOURCE.name(),
-        document: document.to_owned(),
-        reason,
-    }
+    ConnectorError::new(SOURCE, document, reason)
 }
 
 /// How many times each repair was made over the records of `parsed`.
@@ -253,16 +249,7 @@ pub fn parse_secdb_with_limits(
     bytes: &[u8],
     limits: &SecdbLimits,
 ) -> Result<Parsed, ConnectorError> {
-    if bytes.len() > limits.max_bytes {
-        return Err(error(
-            document,
-            format!(
-                "document is {} bytes, more than the limit of {}",
-                bytes.len(),
-                limits.max_bytes
-            ),
-        ));
-    }
+    crate::feedser::check_size(SOURCE, document, bytes, limits.max_bytes)?;
     for (i, line) in bytes.split(|&b| b == b'\n').enumerate() {
         if line.len() > limits.max_line_bytes {
             return Err(error(

@@ -141,11 +141,7 @@ fn is_urgency(text: &str) -> bool {
 }
 
 fn error(document: &str, reason: String) -> ConnectorError {
-    ConnectorError {
-        source_name: SOURCE.name(),
-        document: document.to_owned(),
-        reason,
-    }
+    ConnectorError::new(SOURCE, document, reason)
 }
 
 /// Decodes UTF-8, naming the line of the first bad byte.
@@ -280,16 +276,7 @@ pub fn parse_tracker_list_with_limits(
     kind: ListKind,
     limits: &TrackerLimits,
 ) -> Result<Parsed, ConnectorError> {
-    if bytes.len() > limits.max_bytes {
-        return Err(error(
-            document,
-            format!(
-                "document is {} bytes, more than the limit of {}",
-                bytes.len(),
-                limits.max_bytes
-            ),
-        ));
-    }
+    crate::feedser::check_size(SOURCE, document, bytes, limits.max_bytes)?;
     let text = decode(document, bytes)?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut parsed = Parsed::default();
@@ -566,16 +553,7 @@ pub fn parse_tracker_json_with_limits(
     bytes: &[u8],
     limits: &TrackerLimits,
 ) -> Result<Parsed, ConnectorError> {
-    if bytes.len() > limits.max_bytes {
-        return Err(error(
-            document,
-            format!(
-                "document is {} bytes, more than the limit of {}",
-                bytes.len(),
-                limits.max_bytes
-            ),
-        ));
-    }
+    crate::feedser::check_size(SOURCE, document, bytes, limits.max_bytes)?;
     if crate::json_depth::exceeds(bytes, limits.max_depth) {
         return Err(error(
             document,

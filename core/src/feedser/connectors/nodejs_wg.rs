@@ -22,11 +22,7 @@ pub const MAX_BYTES: usize = 1024 * 1024;
 pub const MAX_DEPTH: usize = 32;
 
 fn error(document: &str, reason: impl Into<String>) -> ConnectorError {
-    ConnectorError {
-        source_name: Source::NodejsWg.name(),
-        document: document.to_owned(),
-        reason: reason.into(),
-    }
+    ConnectorError::new(Source::NodejsWg, document, reason)
 }
 
 /// `2016-05-05` or an RFC 3339 / zone-less timestamp, as RFC 3339 UTC.
@@ -48,23 +44,8 @@ fn opt_str<'a>(obj: &'a Map<String, Value>, key: &str) -> Result<Option<&'a str>
 
 /// Reads one Node.js security WG advisory.
 pub fn parse(document: &str, bytes: &[u8]) -> Result<Parsed, ConnectorError> {
-    if bytes.len() > MAX_BYTES {
-        return Err(error(
-            document,
-            format!(
-                "document is {} bytes, more than the limit of {MAX_BYTES}",
-                bytes.len()
-            ),
-        ));
-    }
-    if crate::json_depth::exceeds(bytes, MAX_DEPTH) {
-        return Err(error(
-            document,
-            format!("JSON nests deeper than the limit of {MAX_DEPTH}"),
-        ));
-    }
     let value: Value =
-        serde_json::from_slice(bytes).map_err(|e| error(document, format!("invalid JSON: {e}")))?;
+        crate::feedser::json_document(Source::NodejsWg, document, bytes, MAX_BYTES, MAX_DEPTH)?;
     let skip = |reason: String| Parsed {
         records: Vec::new(),
         skipped: vec![Skipped {

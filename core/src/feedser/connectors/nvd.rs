@@ -67,11 +67,7 @@ pub struct NvdDocument {
 }
 
 fn error(document: &str, reason: impl Into<String>) -> ConnectorError {
-    ConnectorError {
-        source_name: Source::Nvd.name(),
-        document: document.to_owned(),
-        reason: reason.into(),
-    }
+    ConnectorError::new(Source::Nvd, document, reason)
 }
 
 /// Reads one NVD document (bare `cve` object or API 2.0 page) into OSV records.
@@ -81,23 +77,8 @@ pub fn parse(document: &str, bytes: &[u8]) -> Result<Parsed, ConnectorError> {
 
 /// Like [`parse`], also returning the page cursor and the CVSS agreement counts.
 pub fn parse_document(document: &str, bytes: &[u8]) -> Result<NvdDocument, ConnectorError> {
-    if bytes.len() > MAX_BYTES {
-        return Err(error(
-            document,
-            format!(
-                "document is {} bytes, more than the limit of {MAX_BYTES}",
-                bytes.len()
-            ),
-        ));
-    }
-    if crate::json_depth::exceeds(bytes, MAX_DEPTH) {
-        return Err(error(
-            document,
-            format!("JSON nests deeper than the limit of {MAX_DEPTH}"),
-        ));
-    }
     let value: Value =
-        serde_json::from_slice(bytes).map_err(|e| error(document, format!("invalid JSON: {e}")))?;
+        crate::feedser::json_document(Source::Nvd, document, bytes, MAX_BYTES, MAX_DEPTH)?;
     let Value::Object(root) = &value else {
         return Err(error(document, "`$` is not a JSON object"));
     };

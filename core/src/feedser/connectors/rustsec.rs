@@ -62,11 +62,7 @@ struct FrontMatter {
 }
 
 fn error(document: &str, reason: impl Into<String>) -> ConnectorError {
-    ConnectorError {
-        source_name: Source::Rustsec.name(),
-        document: document.to_owned(),
-        reason: reason.into(),
-    }
+    ConnectorError::new(Source::Rustsec, document, reason)
 }
 
 /// A bound of an unaffected interval.
@@ -335,15 +331,7 @@ fn date_to_rfc3339(date: &str) -> String {
 
 /// Reads one native RustSec advisory.
 pub fn parse(document: &str, bytes: &[u8]) -> Result<Parsed, ConnectorError> {
-    if bytes.len() > MAX_BYTES {
-        return Err(error(
-            document,
-            format!(
-                "document is {} bytes, more than the limit of {MAX_BYTES}",
-                bytes.len()
-            ),
-        ));
-    }
+    crate::feedser::check_size(Source::Rustsec, document, bytes, MAX_BYTES)?;
     let text =
         std::str::from_utf8(bytes).map_err(|e| error(document, format!("not UTF-8: {e}")))?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
