@@ -4,7 +4,7 @@
 
 use serde::Deserialize;
 
-use super::{Analysis, Analyzer, AnalyzerError};
+use super::{Analysis, Analyzer};
 use crate::inventory::{FileEntry, FoundPackage, OsRelease};
 use crate::sbom::Purl;
 
@@ -38,18 +38,7 @@ impl Analyzer for CargoLockAnalyzer {
     }
 
     fn analyze(&self, files: &[&FileEntry], _os: Option<&OsRelease>) -> Analysis {
-        let mut out = Analysis::default();
-        for f in files {
-            match parse(f) {
-                Ok(pkgs) => out.packages.extend(pkgs),
-                Err(reason) => out.errors.push(AnalyzerError {
-                    analyzer: "cargo",
-                    path: f.path.clone(),
-                    reason,
-                }),
-            }
-        }
-        out
+        Analysis::per_file("cargo", files, parse)
     }
 }
 

@@ -13,7 +13,7 @@
 
 use serde_json::Value;
 
-use super::{Analysis, Analyzer, AnalyzerError};
+use super::{Analysis, Analyzer};
 use crate::inventory::{FileEntry, FoundPackage, OsRelease};
 use crate::sbom::Purl;
 
@@ -36,18 +36,7 @@ impl Analyzer for ComposerAnalyzer {
     }
 
     fn analyze(&self, files: &[&FileEntry], _os: Option<&OsRelease>) -> Analysis {
-        let mut out = Analysis::default();
-        for f in files {
-            match parse(f) {
-                Ok(pkgs) => out.packages.extend(pkgs),
-                Err(reason) => out.errors.push(AnalyzerError {
-                    analyzer: "composer",
-                    path: f.path.clone(),
-                    reason,
-                }),
-            }
-        }
-        out
+        Analysis::per_file("composer", files, parse)
     }
 }
 

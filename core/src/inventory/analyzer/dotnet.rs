@@ -9,7 +9,7 @@
 
 use serde_json::Value;
 
-use super::{Analysis, Analyzer, AnalyzerError};
+use super::{Analysis, Analyzer};
 use crate::inventory::{FileEntry, FoundPackage, OsRelease};
 use crate::sbom::Purl;
 
@@ -33,18 +33,7 @@ impl Analyzer for DotnetAnalyzer {
     }
 
     fn analyze(&self, files: &[&FileEntry], _os: Option<&OsRelease>) -> Analysis {
-        let mut out = Analysis::default();
-        for f in files {
-            match parse(f) {
-                Ok(pkgs) => out.packages.extend(pkgs),
-                Err(reason) => out.errors.push(AnalyzerError {
-                    analyzer: "dotnet",
-                    path: f.path.clone(),
-                    reason,
-                }),
-            }
-        }
-        out
+        Analysis::per_file("dotnet", files, parse)
     }
 }
 

@@ -53,6 +53,29 @@ pub enum Reduced {
     Nothing,
 }
 
+impl Analysis {
+    /// Runs `parse` on each file: its packages are kept, its error is listed under
+    /// `analyzer` with the file's path, and the other files are still read.
+    pub fn per_file(
+        analyzer: &'static str,
+        files: &[&FileEntry],
+        parse: impl Fn(&FileEntry) -> Result<Vec<FoundPackage>, String>,
+    ) -> Self {
+        let mut out = Self::default();
+        for f in files {
+            match parse(f) {
+                Ok(pkgs) => out.packages.extend(pkgs),
+                Err(reason) => out.errors.push(AnalyzerError {
+                    analyzer,
+                    path: f.path.clone(),
+                    reason,
+                }),
+            }
+        }
+        out
+    }
+}
+
 /// A package database or manifest reader.
 pub trait Analyzer: Send + Sync + std::fmt::Debug {
     /// Short name (`dpkg`, `python`, ...).

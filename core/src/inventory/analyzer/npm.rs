@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::{Analysis, Analyzer, AnalyzerError};
+use super::{Analysis, Analyzer};
 use crate::inventory::{FileEntry, FoundPackage, OsRelease};
 use crate::sbom::Purl;
 
@@ -26,23 +26,13 @@ impl Analyzer for NpmAnalyzer {
     }
 
     fn analyze(&self, files: &[&FileEntry], _os: Option<&OsRelease>) -> Analysis {
-        let mut out = Analysis::default();
-        for f in files {
-            let result = if is_project_lock(&f.path) {
+        Analysis::per_file("npm", files, |f| {
+            if is_project_lock(&f.path) {
                 lock(f)
             } else {
                 manifest(f).map(|p| vec![p])
-            };
-            match result {
-                Ok(pkgs) => out.packages.extend(pkgs),
-                Err(reason) => out.errors.push(AnalyzerError {
-                    analyzer: "npm",
-                    path: f.path.clone(),
-                    reason,
-                }),
             }
-        }
-        out
+        })
     }
 }
 

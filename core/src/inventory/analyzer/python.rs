@@ -1,7 +1,7 @@
 //! Python packages: `*.dist-info/METADATA` (wheels, pip) and `*.egg-info/PKG-INFO`
 //! or a bare `*.egg-info` file (setuptools), read as RFC 822 headers.
 
-use super::{Analysis, Analyzer, AnalyzerError};
+use super::{Analysis, Analyzer};
 use crate::ecosystem::pep503;
 use crate::inventory::{FileEntry, FoundPackage, OsRelease};
 use crate::sbom::Purl;
@@ -25,18 +25,7 @@ impl Analyzer for PythonAnalyzer {
     }
 
     fn analyze(&self, files: &[&FileEntry], _os: Option<&OsRelease>) -> Analysis {
-        let mut out = Analysis::default();
-        for f in files {
-            match parse(f) {
-                Ok(pkg) => out.packages.push(pkg),
-                Err(reason) => out.errors.push(AnalyzerError {
-                    analyzer: "python",
-                    path: f.path.clone(),
-                    reason,
-                }),
-            }
-        }
-        out
+        Analysis::per_file("python", files, |f| parse(f).map(|p| vec![p]))
     }
 }
 

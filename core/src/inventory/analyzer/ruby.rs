@@ -15,7 +15,7 @@
 //! source tree (a path component `gems`) are a gem's development files, not what
 //! is installed, and are not read.
 
-use super::{Analysis, Analyzer, AnalyzerError};
+use super::{Analysis, Analyzer};
 use crate::inventory::{FileEntry, FoundPackage, OsRelease};
 use crate::sbom::Purl;
 
@@ -38,23 +38,13 @@ impl Analyzer for RubyAnalyzer {
     }
 
     fn analyze(&self, files: &[&FileEntry], _os: Option<&OsRelease>) -> Analysis {
-        let mut out = Analysis::default();
-        for f in files {
-            let result = if is_lock(&f.path) {
+        Analysis::per_file("ruby", files, |f| {
+            if is_lock(&f.path) {
                 lock(f)
             } else {
                 gemspec(f).map(|p| vec![p])
-            };
-            match result {
-                Ok(pkgs) => out.packages.extend(pkgs),
-                Err(reason) => out.errors.push(AnalyzerError {
-                    analyzer: "ruby",
-                    path: f.path.clone(),
-                    reason,
-                }),
             }
-        }
-        out
+        })
     }
 }
 
