@@ -2,6 +2,8 @@
 //! a cargo-auditable Rust binary + a layer of deletions), built once by `e2e/images/build.sh` into a cache, and
 //! checked against the ground truth recorded from its root file system.
 
+mod scan_report;
+
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::Command;
@@ -237,20 +239,7 @@ fn scan_of_the_image_finds_the_pinned_vulnerable_packages() {
         String::from_utf8_lossy(&out.stderr)
     );
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("report");
-    let ids: BTreeSet<(String, String)> = report["findings"]
-        .as_array()
-        .expect("findings")
-        .iter()
-        .map(|f| {
-            (
-                f["packageName"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_ascii_lowercase(),
-                f["id"].as_str().unwrap_or_default().to_string(),
-            )
-        })
-        .collect();
+    let ids = scan_report::finding_ids(&report);
     assert!(
         ids.contains(&("qs".into(), "CVE-2022-24999".into())),
         "{ids:#?}"

@@ -7,6 +7,8 @@
 //! Needs root-installed tools (`docker-registry`, `skopeo`, `htpasswd`); .ci/run
 //! installs them. Without them the tests say so loudly and skip, except under CI.
 
+mod scan_report;
+
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -339,20 +341,7 @@ fn scan_of_a_registry_image_finds_the_pinned_vulnerable_packages() {
         "json",
     ]);
     let report = ok_json(&out, "scan");
-    let ids: BTreeSet<(String, String)> = report["findings"]
-        .as_array()
-        .expect("findings")
-        .iter()
-        .map(|f| {
-            (
-                f["packageName"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_ascii_lowercase(),
-                f["id"].as_str().unwrap_or_default().to_string(),
-            )
-        })
-        .collect();
+    let ids = scan_report::finding_ids(&report);
     assert!(
         ids.contains(&("qs".into(), "CVE-2022-24999".into())),
         "{ids:#?}"

@@ -321,6 +321,25 @@ pub fn parse_json(bytes: &[u8], limits: &OsvLimits) -> Result<OsvRecord, OsvErro
     Ok(record)
 }
 
+/// serde-saphyr options for untrusted single-document YAML: depth and size
+/// budgets, and no anchors or aliases (the way to a memory bomb; advisory formats
+/// have no use for them).
+pub(crate) fn strict_yaml_options(max_depth: usize, max_bytes: usize) -> serde_saphyr::Options {
+    let mut options = serde_saphyr::Options::default();
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_depth = max_depth;
+    budget.flow_nesting_limit = max_depth;
+    budget.max_aliases = 0;
+    budget.max_anchors = 0;
+    budget.max_documents = 1;
+    budget.max_reader_input_bytes = Some(max_bytes);
+    budget.max_total_scalar_bytes = max_bytes;
+    options.budget = Some(budget);
+    options.alias_limits.max_total_replayed_events = 0;
+    options.with_snippet = false;
+    options
+}
+
 /// Reads one OSV record from YAML (PyPA's advisory-database encoding).
 ///
 /// Scalars are read as the text written, so an unquoted `published: 2021-09-01T16:15:00Z`
@@ -328,18 +347,7 @@ pub fn parse_json(bytes: &[u8], limits: &OsvLimits) -> Result<OsvRecord, OsvErro
 /// rejected: OSV YAML has no use for them and they are the way to a memory bomb.
 pub fn parse_yaml(bytes: &[u8], limits: &OsvLimits) -> Result<OsvRecord, OsvError> {
     check_size(bytes, limits)?;
-    let mut options = serde_saphyr::Options::default();
-    let mut budget = serde_saphyr::Budget::default();
-    budget.max_depth = limits.max_depth;
-    budget.flow_nesting_limit = limits.max_depth;
-    budget.max_aliases = 0;
-    budget.max_anchors = 0;
-    budget.max_documents = 1;
-    budget.max_reader_input_bytes = Some(limits.max_bytes);
-    budget.max_total_scalar_bytes = limits.max_bytes;
-    options.budget = Some(budget);
-    options.alias_limits.max_total_replayed_events = 0;
-    options.with_snippet = false;
+    let options = strict_yaml_options(limits.max_depth, limits.max_bytes);
     let mut path: Option<String> = None;
     let result = serde_saphyr::with_deserializer_from_slice_with_options(bytes, options, |de| {
         serde_path_to_error::deserialize::<_, OsvRecord>(de).map_err(|e| {

@@ -263,19 +263,8 @@ pub fn parse_secdb_with_limits(
             ));
         }
     }
-    let mut options = serde_saphyr::Options::default();
-    let mut budget = serde_saphyr::Budget::default();
-    budget.max_depth = limits.max_depth;
-    budget.flow_nesting_limit = limits.max_depth;
     // Secdb files use neither anchors nor aliases; refusing them rules out alias bombs.
-    budget.max_aliases = 0;
-    budget.max_anchors = 0;
-    budget.max_documents = 1;
-    budget.max_reader_input_bytes = Some(limits.max_bytes);
-    budget.max_total_scalar_bytes = limits.max_bytes;
-    options.budget = Some(budget);
-    options.alias_limits.max_total_replayed_events = 0;
-    options.with_snippet = false;
+    let options = crate::advisory::osv::strict_yaml_options(limits.max_depth, limits.max_bytes);
     let db: SecDb = serde_saphyr::from_slice_with_options(bytes, options)
         .map_err(|e| error(document, format!("invalid secdb YAML: {e}")))?;
     let Some(release) = db
