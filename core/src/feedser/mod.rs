@@ -8,6 +8,7 @@
 
 pub mod connectors;
 pub mod merge;
+pub mod store;
 
 use crate::advisory::osv::OsvRecord;
 
