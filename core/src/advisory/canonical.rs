@@ -77,6 +77,10 @@ pub struct RecordProvenance {
     pub location: String,
     /// SHA-256 (hex) of the record's canonical JSON.
     pub sha256: String,
+    /// The fetch that brought this content (`<feed>@<time>`), when the record came
+    /// through the feed store; a record whose content did not change keeps its fetch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fetch: Option<String>,
 }
 
 /// One affected package, normalised, with the record it came from.

@@ -142,7 +142,7 @@ pub fn build(records: &[SourceRecord], precedence: &Precedence) -> Vec<Canonical
 }
 
 /// The events turning `previous` into `current` (both keyed by canonical id).
-fn events(previous: &[CanonicalAdvisory], current: &[CanonicalAdvisory]) -> Vec<MergeEvent> {
+pub fn events(previous: &[CanonicalAdvisory], current: &[CanonicalAdvisory]) -> Vec<MergeEvent> {
     let before: BTreeMap<&str, &CanonicalAdvisory> =
         previous.iter().map(|a| (a.id.as_str(), a)).collect();
     let after: BTreeMap<&str, &CanonicalAdvisory> =
@@ -228,6 +228,7 @@ fn prepare(records: &[SourceRecord]) -> Vec<Prepared<'_>> {
                 document: rec.document.clone(),
                 location: rec.location.clone(),
                 sha256,
+                fetch: None,
             };
             let reference = RecordRef {
                 source: prov.source.clone(),

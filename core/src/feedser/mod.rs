@@ -9,6 +9,7 @@
 pub mod connectors;
 pub mod merge;
 pub mod store;
+pub mod sync;
 
 use crate::advisory::osv::OsvRecord;
 
