@@ -1,6 +1,6 @@
-//! Feedser merge throughput on the sample's OSV-format sources (goal: > 20k records/s
-//! for ingest + merge): parse + merge of the 560 real records, merge alone, and merge of
-//! the sample replicated 20 times under fresh ids (~11k records) to check scaling.
+//! Feedser throughput on the whole sample, all nine sources (goal: > 20k records/s for
+//! ingest + merge): parse alone, parse + merge, merge alone, and merge of the sample
+//! replicated 20 times under fresh ids to check scaling.
 
 #[path = "../tests/shared_data/mod.rs"]
 mod shared_data;
@@ -8,8 +8,8 @@ mod shared_data;
 use std::path::{Path, PathBuf};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use stella_core::feedser::connectors::osv::parse;
 use stella_core::feedser::merge::{Precedence, build};
+use stella_core::feedser::sync::parse_documents;
 use stella_core::feedser::{Source, SourceRecord};
 
 fn files(dir: &Path, ext: &str, out: &mut Vec<PathBuf>) {
@@ -27,8 +27,8 @@ fn files(dir: &Path, ext: &str, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// (source, document name, bytes, yaml) of every OSV-format document of the sample.
-fn documents() -> Vec<(Source, String, Vec<u8>, bool)> {
+/// Every document of the sample (all nine sources) as (name, bytes), grouped by source.
+fn documents() -> Vec<(Source, Vec<(String, Vec<u8>)>)> {
     let root = shared_data::dir().join("feeds-sample");
     let mut docs = Vec::new();
     for (folder, source, ext) in [
@@ -36,20 +36,35 @@ fn documents() -> Vec<(Source, String, Vec<u8>, bool)> {
         ("osv-go", Source::Osv, "json"),
         ("osv-crates", Source::Osv, "json"),
         ("ghsa", Source::Ghsa, "json"),
+        ("nvd", Source::Nvd, "json"),
+        ("nvd-api-pages", Source::Nvd, "json"),
+        ("debian-tracker", Source::Debian, "list"),
+        ("debian-tracker", Source::Debian, "json"),
+        ("alpine-secdb", Source::Alpine, "yaml"),
+        ("rustsec-native", Source::Rustsec, "md"),
+        ("npm-nodejs-wg", Source::NodejsWg, "json"),
     ] {
         let mut paths = Vec::new();
         files(&root.join(folder), ext, &mut paths);
+        let mut group = Vec::new();
         for p in paths {
+            if p.file_name().is_some_and(|n| n == "index.json") {
+                continue;
+            }
             let bytes = std::fs::read(&p).expect("readable sample file");
-            docs.push((source, p.display().to_string(), bytes, ext == "yaml"));
+            let name = p.strip_prefix(&root).unwrap_or(&p).display().to_string();
+            group.push((name, bytes));
         }
+        docs.push((source, group));
     }
     docs
 }
 
-fn ingest(docs: &[(Source, String, Vec<u8>, bool)]) -> Vec<SourceRecord> {
+/// Parses every document, each source's documents on every CPU (as `feeds sync` does).
+fn ingest(docs: &[(Source, Vec<(String, Vec<u8>)>)]) -> Vec<SourceRecord> {
     docs.iter()
-        .flat_map(|(s, d, b, y)| parse(*s, d, b, *y).expect("sample parses").records)
+        .flat_map(|(source, docs)| parse_documents(*source, docs))
+        .flat_map(|r| r.unwrap_or_else(|e| panic!("{e}")).records)
         .collect()
 }
 
@@ -59,6 +74,7 @@ fn bench(c: &mut Criterion) {
     let p = Precedence::default();
     let mut g = c.benchmark_group("feedser");
     g.throughput(Throughput::Elements(records.len() as u64));
+    g.bench_function("ingest_sample", |b| b.iter(|| ingest(&docs).len()));
     g.bench_function("ingest_and_merge_sample", |b| {
         b.iter(|| build(&ingest(&docs), &p).len())
     });

@@ -36,7 +36,7 @@ use crate::advisory::canonical::{
 use crate::advisory::cvss;
 use crate::advisory::osv::{Affected, OsvRecord};
 use crate::ecosystem::{Ecosystem, normalise_name};
-use crate::feedser::{Source, SourceRecord};
+use crate::feedser::{Source, SourceRecord, parallel_map};
 
 /// Which source wins which field. Each list is an order, first wins; a source missing
 /// from a list ranks after every listed one (then by [`Source`] order).
@@ -131,28 +131,38 @@ pub fn diff(
 /// The canonical advisories of `records`, sorted by id.
 pub fn build(records: &[SourceRecord], precedence: &Precedence) -> Vec<CanonicalAdvisory> {
     let prepared = prepare(records);
-    let mut out: Vec<CanonicalAdvisory> = cluster(&prepared)
-        .into_iter()
-        .map(|members| assemble(&prepared, &members, precedence))
-        .collect();
+    let clusters = cluster(&prepared);
+    let mut out: Vec<CanonicalAdvisory> = parallel_map(&clusters, |members| {
+        assemble(&prepared, members, precedence)
+    });
     // Ids are unique: a CVE node lies in one cluster, and a cluster without exactly one
     // CVE takes its id from a record with at most one CVE, which lies in one cluster only.
     out.sort_by(|a, b| a.id.cmp(&b.id));
     out
 }
 
+/// Advisories keyed by id, with their digests.
+fn with_digests(list: &[CanonicalAdvisory]) -> BTreeMap<&str, (&CanonicalAdvisory, String)> {
+    let digests = parallel_map(list, CanonicalAdvisory::digest);
+    list.iter()
+        .zip(digests)
+        .map(|(a, d)| (a.id.as_str(), (a, d)))
+        .collect()
+}
+
 /// The events turning `previous` into `current` (both keyed by canonical id).
 pub fn events(previous: &[CanonicalAdvisory], current: &[CanonicalAdvisory]) -> Vec<MergeEvent> {
-    let before: BTreeMap<&str, &CanonicalAdvisory> =
-        previous.iter().map(|a| (a.id.as_str(), a)).collect();
-    let after: BTreeMap<&str, &CanonicalAdvisory> =
-        current.iter().map(|a| (a.id.as_str(), a)).collect();
+    // Digests are the costly part (canonical JSON of every advisory): compute in parallel.
+    let (before, after) = (with_digests(previous), with_digests(current));
     let ids: BTreeSet<&str> = before.keys().chain(after.keys()).copied().collect();
     let mut out = Vec::new();
     for id in ids {
-        let b = before.get(id).copied();
-        let a = after.get(id).copied();
-        let (bd, ad) = (b.map(|x| x.digest()), a.map(|x| x.digest()));
+        let b = before.get(id).map(|x| x.0);
+        let a = after.get(id).map(|x| x.0);
+        let (bd, ad) = (
+            before.get(id).map(|x| x.1.clone()),
+            after.get(id).map(|x| x.1.clone()),
+        );
         if bd == ad {
             continue;
         }
@@ -202,48 +212,45 @@ fn is_cve(id: &str) -> bool {
 /// Ids, CVEs and provenance of every record; exact duplicates dropped; sorted by
 /// provenance so that later steps never see input order.
 fn prepare(records: &[SourceRecord]) -> Vec<Prepared<'_>> {
-    let mut out: Vec<Prepared<'_>> = records
-        .iter()
-        .map(|rec| {
-            let mut ids: Vec<String> = std::iter::once(&rec.record.id)
-                .chain(&rec.record.aliases)
-                .map(|s| s.trim())
-                .filter(|s| !s.is_empty())
-                // CVE ids are case-insensitive; other schemes keep their spelling.
-                .map(|s| {
-                    if is_cve(s) {
-                        s.to_ascii_uppercase()
-                    } else {
-                        s.to_owned()
-                    }
-                })
-                .collect();
-            ids.sort();
-            ids.dedup();
-            let cves = ids.iter().filter(|i| is_cve(i)).cloned().collect();
-            let sha256 = record_sha256(&rec.record);
-            let prov = RecordProvenance {
-                source: rec.source.name().to_owned(),
-                record_id: rec.record.id.trim().to_owned(),
-                document: rec.document.clone(),
-                location: rec.location.clone(),
-                sha256,
-                fetch: None,
-            };
-            let reference = RecordRef {
-                source: prov.source.clone(),
-                record_id: prov.record_id.clone(),
-                location: prov.location.clone(),
-            };
-            Prepared {
-                rec,
-                ids,
-                cves,
-                prov,
-                reference,
-            }
-        })
-        .collect();
+    let mut out: Vec<Prepared<'_>> = parallel_map(records, |rec| {
+        let mut ids: Vec<String> = std::iter::once(&rec.record.id)
+            .chain(&rec.record.aliases)
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty())
+            // CVE ids are case-insensitive; other schemes keep their spelling.
+            .map(|s| {
+                if is_cve(s) {
+                    s.to_ascii_uppercase()
+                } else {
+                    s.to_owned()
+                }
+            })
+            .collect();
+        ids.sort();
+        ids.dedup();
+        let cves = ids.iter().filter(|i| is_cve(i)).cloned().collect();
+        let sha256 = record_sha256(&rec.record);
+        let prov = RecordProvenance {
+            source: rec.source.name().to_owned(),
+            record_id: rec.record.id.trim().to_owned(),
+            document: rec.document.clone(),
+            location: rec.location.clone(),
+            sha256,
+            fetch: None,
+        };
+        let reference = RecordRef {
+            source: prov.source.clone(),
+            record_id: prov.record_id.clone(),
+            location: prov.location.clone(),
+        };
+        Prepared {
+            rec,
+            ids,
+            cves,
+            prov,
+            reference,
+        }
+    });
     out.sort_by(|a, b| a.prov.cmp(&b.prov));
     out.dedup_by(|a, b| a.prov == b.prov);
     out

@@ -162,3 +162,35 @@ pub(crate) fn json_document(
     serde_json::from_slice(bytes)
         .map_err(|e| ConnectorError::new(source, document, format!("invalid JSON: {e}")))
 }
+
+/// `items.map(f)` on every CPU, in order: chunks run on scoped threads and are joined in
+/// sequence, so the result is the same as a sequential map whatever the thread count.
+pub(crate) fn parallel_map<'a, T: Sync, U: Send>(
+    items: &'a [T],
+    f: impl Fn(&'a T) -> U + Sync,
+) -> Vec<U> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // Small inputs are not worth a thread.
+    if threads < 2 || items.len() < 64 {
+        return items.iter().map(&f).collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| {
+                let f = &f;
+                scope.spawn(move || part.iter().map(f).collect::<Vec<U>>())
+            })
+            .collect();
+        let mut out = Vec::with_capacity(items.len());
+        for h in handles {
+            match h.join() {
+                Ok(part) => out.extend(part),
+                // A panic in `f` is a bug; surface it on the calling thread.
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        out
+    })
+}

@@ -8,11 +8,12 @@
 use std::collections::{BTreeSet, HashMap};
 
 use crate::advisory::canonical::{CanonicalAdvisory, record_sha256};
+use crate::feedser::connectors::parse_document;
 use crate::feedser::merge::{MergeReason, Precedence, build, events};
 use crate::feedser::store::{
     DocumentRecords, FeedChange, FeedState, FetchRun, MergeChange, StoredRecord,
 };
-use crate::feedser::{Parsed, SourceRecord};
+use crate::feedser::{ConnectorError, Parsed, Source, SourceRecord, parallel_map};
 
 /// What one feed's fetch produced, parsed.
 #[derive(Debug, Clone, Default)]
@@ -29,20 +30,28 @@ pub struct FetchedFeed {
     pub state: FeedState,
 }
 
+/// Parses documents of `source` on every CPU; results in input order.
+pub fn parse_documents(
+    source: Source,
+    documents: &[(String, Vec<u8>)],
+) -> Vec<Result<Parsed, ConnectorError>> {
+    parallel_map(documents, |(name, bytes)| {
+        parse_document(source, name, bytes)
+    })
+}
+
 /// Turns a fetch into the feed part of a changeset. `previous` are the feed's stored
 /// records; a record whose content, document and location did not change keeps the fetch
 /// id it had, so re-fetching unchanged data changes no advisory.
 pub fn feed_change(previous: &[StoredRecord], fetched: FetchedFeed) -> FeedChange {
-    let kept: HashMap<(&str, &str, String), &str> = previous
+    let mine: Vec<&StoredRecord> = previous.iter().filter(|r| r.feed == fetched.feed).collect();
+    let digests = parallel_map(&mine, |r| record_sha256(&r.record.record));
+    let kept: HashMap<(&str, &str, String), &str> = mine
         .iter()
-        .filter(|r| r.feed == fetched.feed)
-        .map(|r| {
+        .zip(digests)
+        .map(|(r, d)| {
             (
-                (
-                    r.record.document.as_str(),
-                    r.record.location.as_str(),
-                    record_sha256(&r.record.record),
-                ),
+                (r.record.document.as_str(), r.record.location.as_str(), d),
                 r.fetch_id.as_str(),
             )
         })
@@ -128,31 +137,30 @@ pub fn merge_change(
 /// feeds hold the same content under the same name (same source, document, location,
 /// digest), the alphabetically first fetch id is used, whatever the record order.
 fn attach_fetches(advisories: &mut [CanonicalAdvisory], records: &[StoredRecord]) {
-    let mut fetch_of: HashMap<(&str, &str, &str, String), &str> = HashMap::new();
+    // Keyed without the digest: hashing every record again would double the merge's cost,
+    // and (source, document, location) is unique except across feeds reading one file.
+    let mut by_place: HashMap<(&str, &str, &str), Vec<&StoredRecord>> = HashMap::new();
     for r in records {
         let key = (
             r.record.source.name(),
             r.record.document.as_str(),
             r.record.location.as_str(),
-            record_sha256(&r.record.record),
         );
-        let entry = fetch_of.entry(key).or_insert(r.fetch_id.as_str());
-        if r.fetch_id.as_str() < *entry {
-            *entry = r.fetch_id.as_str();
-        }
+        by_place.entry(key).or_default().push(r);
     }
     for advisory in advisories {
         for p in &mut advisory.provenance {
-            let key = (
-                p.source.as_str(),
-                p.document.as_str(),
-                p.location.as_str(),
-                p.sha256.clone(),
-            );
-            p.fetch = fetch_of
-                .get(&key)
-                .filter(|id| !id.is_empty())
-                .map(|id| (*id).to_owned());
+            let key = (p.source.as_str(), p.document.as_str(), p.location.as_str());
+            let fetch = match by_place.get(&key).map(Vec::as_slice) {
+                Some([only]) => Some(only.fetch_id.as_str()),
+                Some(several) => several
+                    .iter()
+                    .filter(|r| record_sha256(&r.record.record) == p.sha256)
+                    .map(|r| r.fetch_id.as_str())
+                    .min(),
+                None => None,
+            };
+            p.fetch = fetch.filter(|id| !id.is_empty()).map(str::to_owned);
         }
     }
 }
