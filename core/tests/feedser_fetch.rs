@@ -16,10 +16,11 @@ use std::time::{Duration, Instant};
 use stella_core::feedser::Source;
 use stella_core::feedser::config::{ConfigError, FeedConfig, SAMPLE_FEEDS, parse_interval};
 use stella_core::feedser::connectors::nvd;
+use stella_core::feedser::fetch::http::HttpClient;
 use stella_core::feedser::fetch::nvd_api::{NvdCursor, NvdWindow};
 use stella_core::feedser::fetch::{
     FetchCursor, FetchError, FetchOptions, FetchOutcome, Filter, Item, Location, LocationKind,
-    fetch, sha256_hex,
+    fetch, fetch_with_client, sha256_hex,
 };
 
 fn sample() -> PathBuf {
@@ -1195,5 +1196,73 @@ proptest::proptest! {
             proptest::prop_assert_eq!(config.feeds.len(), 1);
             proptest::prop_assert!(!config.feeds[0].location_text.is_empty());
         }
+    }
+}
+
+#[test]
+fn a_gzipped_single_document_and_an_http_tar_gz() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let original = std::fs::read(sample().join("nvd/CVE-2022-3517.json")).expect("read");
+    let path = tmp.path().join("CVE-2022-3517.json.gz");
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    enc.write_all(&original).expect("gz");
+    std::fs::write(&path, enc.finish().expect("gz")).expect("write");
+    let (items, _) = run(
+        &local(&path),
+        &FetchOptions::for_source(Source::Nvd),
+        &FetchCursor::default(),
+    )
+    .expect("fetch");
+    let [Item::Changed(doc)] = items.as_slice() else {
+        panic!("{items:?}")
+    };
+    assert_eq!(doc.name, "CVE-2022-3517.json.gz!CVE-2022-3517.json");
+    assert_eq!(doc.bytes, original);
+
+    let records = go_records();
+    let tgz = tmp.path().join("all.tar.gz");
+    build_archive(&tgz, &records);
+    let body = std::fs::read(&tgz).expect("read");
+    let server =
+        Server::start(move |_, _| Reply::ok(body.clone()).with("Content-Type", "application/gzip"));
+    let url = server.url("/feeds/all.tar.gz");
+    let (items, _) = run(
+        &Location::Http { url: url.clone() },
+        &http_options(Source::Osv),
+        &FetchCursor::default(),
+    )
+    .expect("fetch");
+    let expected: Vec<String> = records
+        .iter()
+        .map(|(n, _)| format!("{url}!vulns/{n}"))
+        .collect();
+    assert_eq!(changed(&items), expected);
+}
+
+#[test]
+fn a_kept_client_spaces_requests_across_runs() {
+    let server = Server::start(|_, _| Reply::ok(b"{}".to_vec()));
+    let mut options = http_options(Source::Osv);
+    options.http.min_interval = Duration::from_millis(300);
+    let client = HttpClient::new(options.http.clone()).expect("client");
+    let location = Location::Http {
+        url: server.url("/a.json"),
+    };
+    for _ in 0..3 {
+        fetch_with_client(
+            &location,
+            &options,
+            Some(&client),
+            &FetchCursor::default(),
+            &mut |_, _| ControlFlow::Continue(()),
+        )
+        .expect("fetch");
+    }
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), 3);
+    assert_eq!(client.requests(), 3);
+    for pair in reqs.windows(2) {
+        let gap = pair[1].at - pair[0].at;
+        assert!(gap >= Duration::from_millis(290), "{gap:?}");
     }
 }

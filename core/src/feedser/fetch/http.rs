@@ -494,3 +494,46 @@ pub(crate) fn fetch_url(
     }
     Ok(outcome)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_bounded_jitter_and_cap() {
+        let base = Duration::from_millis(100);
+        let max = Duration::from_secs(2);
+        for attempt in 0..4u32 {
+            let d = backoff(base, max, attempt);
+            let exp = base * 2u32.pow(attempt);
+            assert!(d >= exp && d <= exp + exp / 2, "{attempt}: {d:?}");
+        }
+        assert_eq!(
+            backoff(base, max, 30),
+            max.max(backoff(base, max, 30)).min(max)
+        );
+        assert!(backoff(base, max, u32::MAX) <= max);
+    }
+
+    #[test]
+    fn retry_after_seconds_or_date() {
+        assert_eq!(parse_retry_after(" 7 "), Some(Duration::from_secs(7)));
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(Duration::ZERO)
+        );
+        let future = (chrono::Utc::now() + chrono::Duration::seconds(100)).to_rfc2822();
+        let d = parse_retry_after(&future).expect("date");
+        assert!(d > Duration::from_secs(90) && d <= Duration::from_secs(100));
+        assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    #[test]
+    fn documents_owned_by_a_url() {
+        let url = "https://x.example/all.zip";
+        assert!(owned_by(url, url));
+        assert!(owned_by(url, "https://x.example/all.zip!a/b.json"));
+        assert!(!owned_by(url, "https://x.example/all.zip2"));
+        assert!(!owned_by(url, "https://x.example/all"));
+    }
+}

@@ -460,20 +460,44 @@ pub fn fetch(
     previous: &FetchCursor,
     sink: &mut dyn FnMut(Item, &FetchCursor) -> Flow,
 ) -> Result<FetchOutcome, FetchError> {
-    match location {
-        Location::Path { path, kind } => {
+    fetch_with_client(location, options, None, previous, sink)
+}
+
+/// Like [`fetch`], with an [`http::HttpClient`] the caller keeps across fetches of the
+/// same feed, so its rate limit also spaces requests of consecutive runs (a new client
+/// is made from `options.http` when `client` is `None`; `options.http` is otherwise unused).
+pub fn fetch_with_client(
+    location: &Location,
+    options: &FetchOptions,
+    client: Option<&http::HttpClient>,
+    previous: &FetchCursor,
+    sink: &mut dyn FnMut(Item, &FetchCursor) -> Flow,
+) -> Result<FetchOutcome, FetchError> {
+    let own;
+    let client = match (location, client) {
+        (Location::Path { .. }, _) | (_, Some(_)) => client,
+        (_, None) => {
+            own = http::HttpClient::new(options.http.clone())?;
+            Some(&own)
+        }
+    };
+    match (location, client) {
+        (Location::Path { path, kind }, _) => {
             let mut run = Run::new(previous, sink);
             let complete = local::fetch_path(path, *kind, options, &mut run)?;
             Ok(run.finish(complete, |_| true))
         }
-        Location::Http { url } => {
-            let client = http::HttpClient::new(options.http.clone())?;
-            http::fetch_url(&client, url, options, previous, sink)
+        (Location::Http { url }, Some(client)) => {
+            http::fetch_url(client, url, options, previous, sink)
         }
-        Location::NvdApi { base_url } => {
-            let client = http::HttpClient::new(options.http.clone())?;
-            nvd_api::fetch_pages(&client, base_url, &options.nvd, previous, sink)
+        (Location::NvdApi { base_url }, Some(client)) => {
+            nvd_api::fetch_pages(client, base_url, &options.nvd, previous, sink)
         }
+        // Unreachable: a client was made above for every URL location.
+        (_, None) => Err(FetchError::Location {
+            location: location.display(),
+            reason: "no HTTP client".to_owned(),
+        }),
     }
 }
 

@@ -230,3 +230,55 @@ pub(crate) fn fetch_pages(
         stats,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s)
+            .map(|d| d.with_timezone(&Utc))
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn windows_are_at_most_120_days_and_end_now() {
+        let now = at("2026-11-01T00:00:00Z");
+        assert_eq!(
+            next_window(None, now, 120),
+            Some(NvdWindow {
+                start: None,
+                end: now
+            })
+        );
+        let w = next_window(Some(at("2026-01-01T00:00:00Z")), now, 500).unwrap_or(NvdWindow {
+            start: None,
+            end: now,
+        });
+        assert_eq!(w.end, at("2026-05-01T00:00:00Z"));
+        let w = next_window(Some(at("2026-10-01T00:00:00Z")), now, 120);
+        assert_eq!(w.map(|w| w.end), Some(now));
+        assert_eq!(next_window(Some(now), now, 120), None);
+    }
+
+    #[test]
+    fn page_urls() {
+        let w = NvdWindow {
+            start: Some(at("2026-01-01T00:00:00Z")),
+            end: at("2026-02-01T12:00:00Z"),
+        };
+        assert_eq!(
+            page_url("https://n.example/2.0", &w, 2000, 4000),
+            "https://n.example/2.0?lastModStartDate=2026-01-01T00:00:00.000%2B00:00&\
+             lastModEndDate=2026-02-01T12:00:00.000%2B00:00&resultsPerPage=2000&startIndex=4000"
+        );
+        let full = NvdWindow {
+            start: None,
+            end: w.end,
+        };
+        assert_eq!(
+            page_url("https://n.example/2.0?noRejected", &full, 10, 0),
+            "https://n.example/2.0?noRejected&resultsPerPage=10&startIndex=0"
+        );
+    }
+}
