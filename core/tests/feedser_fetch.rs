@@ -868,7 +868,7 @@ fn nvd_api_pages_rate_limit_and_incremental_windows() {
     for pair in reqs.windows(2) {
         let gap = pair[1].at - pair[0].at;
         assert!(
-            gap >= Duration::from_millis(240),
+            gap >= Duration::from_millis(250),
             "rate limit seen by the server: {gap:?}"
         );
     }
@@ -1013,11 +1013,11 @@ fn sample_config_lists_every_sample_folder() {
     assert_eq!(folders, listed);
     // Each feed yields documents its connector reads.
     for feed in &config.feeds {
-        let (items, _) = run(
-            &feed.location,
-            &feed.fetch_options(),
-            &FetchCursor::default(),
-        )
+        let mut items = Vec::new();
+        feed.fetch(&FetchCursor::default(), &mut |item, _| {
+            items.push(item);
+            ControlFlow::Continue(())
+        })
         .unwrap_or_else(|e| panic!("{}: {e}", feed.name));
         assert!(!changed(&items).is_empty(), "{}", feed.name);
     }
@@ -1263,6 +1263,6 @@ fn a_kept_client_spaces_requests_across_runs() {
     assert_eq!(client.requests(), 3);
     for pair in reqs.windows(2) {
         let gap = pair[1].at - pair[0].at;
-        assert!(gap >= Duration::from_millis(290), "{gap:?}");
+        assert!(gap >= Duration::from_millis(300), "{gap:?}");
     }
 }

@@ -24,7 +24,10 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 use super::Source;
-use super::fetch::{FetchOptions, Location, LocationKind, nvd_api};
+use super::fetch::{
+    self, FetchCursor, FetchError, FetchOptions, FetchOutcome, Flow, Item, Location, LocationKind,
+    nvd_api,
+};
 use super::merge::Precedence;
 
 /// Largest config file accepted.
@@ -191,6 +194,15 @@ impl FeedSpec {
             (None, _) => Duration::ZERO,
         };
         options
+    }
+
+    /// Fetches this feed with its [`FeedSpec::fetch_options`] (see [`fetch::fetch`]).
+    pub fn fetch(
+        &self,
+        previous: &FetchCursor,
+        sink: &mut dyn FnMut(Item, &FetchCursor) -> Flow,
+    ) -> Result<FetchOutcome, FetchError> {
+        fetch::fetch(&self.location, &self.fetch_options(), previous, sink)
     }
 }
 

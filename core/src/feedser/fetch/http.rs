@@ -179,6 +179,9 @@ impl HttpClient {
             self.wait_turn();
             self.requests.set(self.requests.get() + 1);
             let result = self.runtime.block_on(self.attempt(url, validators));
+            // Measured from the end of the exchange, so the server sees the interval
+            // between requests even when one took long to arrive.
+            self.last_request.set(Some(Instant::now()));
             match result {
                 Ok(response) => return Ok(response),
                 Err(Failure::Fatal(e)) => return Err(e),
@@ -216,7 +219,7 @@ impl HttpClient {
         }
     }
 
-    /// Sleeps until `min_interval` has passed since the previous request.
+    /// Sleeps until `min_interval` has passed since the previous exchange ended.
     fn wait_turn(&self) {
         if let Some(last) = self.last_request.get() {
             let next = last + self.options.min_interval;
@@ -225,7 +228,6 @@ impl HttpClient {
                 std::thread::sleep(next - now);
             }
         }
-        self.last_request.set(Some(Instant::now()));
     }
 
     async fn attempt(
