@@ -1095,7 +1095,17 @@ fn config_full_shape() {
 
 #[test]
 fn config_errors_name_the_line() {
-    let cases: [(&str, u64, &str); 11] = [
+    let cases: [(&str, u64, &str); 13] = [
+        (
+            "feeds:\n  - name: a\n    source: osv\n    location: https://x.example/a\n    kind: dir\n",
+            4,
+            "needs a local path",
+        ),
+        (
+            "feeds:\n  - name: a\n    source: nvd\n    location: some/dir\n    kind: nvd-api\n",
+            4,
+            "needs an http(s) URL",
+        ),
         (
             "feeds:\n  - name: a\n    source: osv\n    location: x\n  - name: a\n    source: osv\n    location: y\n",
             5,
