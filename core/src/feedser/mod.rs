@@ -6,7 +6,9 @@
 //! source document in, [`Parsed`] out. Fetching (files, archives, HTTP) and cursors
 //! live outside them, so they are tested on the real sample without I/O.
 
+pub mod config;
 pub mod connectors;
+pub mod fetch;
 pub mod merge;
 pub mod store;
 pub mod sync;
