@@ -27,8 +27,11 @@ fn files(dir: &Path, ext: &str, out: &mut Vec<PathBuf>) {
     }
 }
 
+/// A source and its documents as (name, bytes).
+type SourceDocs = (Source, Vec<(String, Vec<u8>)>);
+
 /// Every document of the sample (all nine sources) as (name, bytes), grouped by source.
-fn documents() -> Vec<(Source, Vec<(String, Vec<u8>)>)> {
+fn documents() -> Vec<SourceDocs> {
     let root = shared_data::dir().join("feeds-sample");
     let mut docs = Vec::new();
     for (folder, source, ext) in [
@@ -61,7 +64,7 @@ fn documents() -> Vec<(Source, Vec<(String, Vec<u8>)>)> {
 }
 
 /// Parses every document, each source's documents on every CPU (as `feeds sync` does).
-fn ingest(docs: &[(Source, Vec<(String, Vec<u8>)>)]) -> Vec<SourceRecord> {
+fn ingest(docs: &[SourceDocs]) -> Vec<SourceRecord> {
     docs.iter()
         .flat_map(|(source, docs)| parse_documents(*source, docs))
         .flat_map(|r| r.unwrap_or_else(|e| panic!("{e}")).records)

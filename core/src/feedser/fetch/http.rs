@@ -15,9 +15,7 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 
 use super::archive::{self, ArchiveFormat};
-use super::{
-    FetchCursor, FetchError, FetchOptions, FetchOutcome, Flow, HttpValidators, Item, Run, hex,
-};
+use super::{FetchCursor, FetchError, FetchOptions, FetchOutcome, Flow, HttpValidators, Item, Run};
 
 /// Settings of a feed's HTTP client.
 #[derive(Clone, PartialEq, Eq)]
@@ -324,7 +322,7 @@ impl HttpClient {
         }
         file.seek(SeekFrom::Start(0))
             .map_err(|e| fatal(format!("temporary file: {e}")))?;
-        let sha256 = hex(&hasher.finalize());
+        let sha256 = crate::hex::encode(&hasher.finalize());
         Ok(Response::Body {
             file,
             len,
