@@ -10,6 +10,7 @@ pub mod config;
 pub mod connectors;
 pub mod fetch;
 pub mod merge;
+pub mod runner;
 pub mod store;
 pub mod sync;
 
