@@ -51,6 +51,9 @@ enum Command {
     /// Manage the embedded advisory DB.
     #[command(subcommand)]
     Db(cmd::db::DbCommand),
+    /// Feedser: sync advisory feeds, merge, export snapshots and offline kits.
+    #[command(subcommand)]
+    Feeds(cmd::feeds::FeedsCommand),
 }
 
 fn main() -> ExitCode {
@@ -60,6 +63,7 @@ fn main() -> ExitCode {
         Command::Scan(args) => cmd::scan::run(args),
         Command::Sbom(args) => cmd::sbom::run(args),
         Command::Db(c) => cmd::db::run(c),
+        Command::Feeds(c) => cmd::feeds::run(c),
     };
     match result {
         Ok(code) => ExitCode::from(code),

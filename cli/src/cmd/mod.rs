@@ -1,6 +1,7 @@
 //! One module per `stella` subcommand.
 
 pub mod db;
+pub mod feeds;
 pub mod image;
 pub mod sbom;
 pub mod scan;

@@ -13,7 +13,10 @@ use std::path::PathBuf;
 use crate::feedser::config::{FeedConfig, FeedSpec};
 use crate::feedser::fetch::{self, FetchCursor, FetchOptions, Flow, Item, Location, LocationKind};
 use crate::feedser::merge::{MergeReason, Precedence};
-use crate::feedser::store::{Changeset, FeedState, FeedStore, FeedStoreError, FetchRun};
+use crate::feedser::kit::{ImportedKit, KitInfo};
+use crate::feedser::store::{
+    Changeset, FeedState, FeedStore, FeedStoreError, FetchRun, MergeChange,
+};
 use crate::feedser::sync::{
     FeedFigures, FetchedFeed, feed_change, fetch_id, merge_change, parse_documents,
 };
@@ -168,6 +171,62 @@ pub fn merge(
             at: now(),
         })?;
     }
+    Ok(summary)
+}
+
+/// The store's metadata key of the installed kit.
+const INSTALLED_KIT: &str = "installed_kit";
+
+/// The kit installed last by [`install_kit`], if any.
+pub fn installed_kit(store: &dyn FeedStore) -> Result<Option<KitInfo>, FeedStoreError> {
+    Ok(store
+        .meta(INSTALLED_KIT)?
+        .and_then(|v| serde_json::from_value(v).ok()))
+}
+
+/// Replaces the store's canonical advisories with a verified kit's, in one commit with
+/// its merge events and the kit's identity. A store fed by kits holds no source records:
+/// a later `sync` would merge its own records and retract what only the kit asserted.
+pub fn install_kit(
+    store: &mut dyn FeedStore,
+    kit: &ImportedKit,
+    now: Clock<'_>,
+) -> Result<MergeSummary, FeedStoreError> {
+    let previous = store.advisories()?;
+    let events = crate::feedser::merge::events(&previous, &kit.advisories);
+    let count = |r: MergeReason| events.iter().filter(|e| e.reason == r).count();
+    let summary = MergeSummary {
+        advisories: kit.advisories.len(),
+        created: count(MergeReason::Created),
+        updated: count(MergeReason::Updated),
+        retracted: count(MergeReason::Retracted),
+    };
+    let changed: BTreeSet<&str> = events
+        .iter()
+        .filter(|e| e.reason != MergeReason::Retracted)
+        .map(|e| e.canonical_id.as_str())
+        .collect();
+    let change = MergeChange {
+        upserts: kit
+            .advisories
+            .iter()
+            .filter(|a| changed.contains(a.id.as_str()))
+            .cloned()
+            .collect(),
+        retracted: events
+            .iter()
+            .filter(|e| e.reason == MergeReason::Retracted)
+            .map(|e| e.canonical_id.clone())
+            .collect(),
+        events,
+    };
+    let info = serde_json::to_value(&kit.info).unwrap_or(serde_json::Value::Null);
+    store.commit(&Changeset {
+        feed: None,
+        merge: change,
+        meta: vec![(INSTALLED_KIT.to_owned(), info)],
+        at: now(),
+    })?;
     Ok(summary)
 }
 
