@@ -11,6 +11,9 @@
 //! store as it was; running the step again then produces the same changeset, so nothing
 //! is lost or duplicated.
 
+pub mod mongo;
+pub mod sqlite;
+
 use serde::{Deserialize, Serialize};
 
 use crate::advisory::canonical::CanonicalAdvisory;
@@ -164,6 +167,13 @@ pub enum FeedStoreError {
         /// What is wrong.
         reason: String,
     },
+    /// A changeset contradicts itself (a record filed under another feed or document, a
+    /// state for another feed, a document both replaced and removed); nothing was written.
+    #[error("invalid feed store change: {reason}")]
+    InvalidChange {
+        /// What is inconsistent.
+        reason: String,
+    },
     /// The store was written by a newer StellaOps.
     #[error("feed store {store} has schema version {found}; this build knows up to {known}")]
     SchemaTooNew {
@@ -222,4 +232,43 @@ pub trait FeedStore: Send {
         at: &str,
         error: &str,
     ) -> Result<(), FeedStoreError>;
+}
+
+/// Checks that a changeset is consistent before a backend writes any of it: every record
+/// and skipped entry of a document names that document and the change's feed, and the
+/// state belongs to the feed.
+pub(crate) fn validate(change: &Changeset) -> Result<(), FeedStoreError> {
+    let Some(fc) = &change.feed else {
+        return Ok(());
+    };
+    let invalid = |reason: String| Err(FeedStoreError::InvalidChange { reason });
+    if fc.state.feed != fc.feed {
+        return invalid(format!(
+            "feed `{}` carries the state of feed `{}`",
+            fc.feed, fc.state.feed
+        ));
+    }
+    for doc in &fc.documents {
+        if fc.removed_documents.contains(&doc.document) {
+            return invalid(format!(
+                "feed `{}`: document `{}` is both replaced and removed",
+                fc.feed, doc.document
+            ));
+        }
+        for r in &doc.records {
+            if r.feed != fc.feed || r.record.document != doc.document {
+                return invalid(format!(
+                    "feed `{}`, document `{}`: record {} belongs to feed `{}`, document `{}`",
+                    fc.feed, doc.document, r.record.record.id, r.feed, r.record.document
+                ));
+            }
+        }
+        if let Some(s) = doc.skipped.iter().find(|s| s.document != doc.document) {
+            return invalid(format!(
+                "feed `{}`, document `{}`: skipped entry {} belongs to document `{}`",
+                fc.feed, doc.document, s.location, s.document
+            ));
+        }
+    }
+    Ok(())
 }
