@@ -13,7 +13,7 @@ use stella_core::feedser::store::{Changeset, FeedStore, FeedStoreError};
 /// A store file in a temporary folder removed with the backend.
 #[derive(Debug)]
 struct Sqlite {
-    dir: tempfile::TempDir,
+    _dir: tempfile::TempDir,
     path: PathBuf,
 }
 
@@ -21,7 +21,7 @@ impl Sqlite {
     fn new() -> Sqlite {
         let dir = tempfile::tempdir().expect("temporary folder");
         let path = dir.path().join("feeds.sqlite");
-        Sqlite { dir, path }
+        Sqlite { _dir: dir, path }
     }
 }
 
