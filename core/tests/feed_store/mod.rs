@@ -780,6 +780,24 @@ pub fn invalid_change_is_refused_whole<B: Backend>(b: &mut B) {
         }),
         Err(FeedStoreError::InvalidChange { .. })
     ));
+    let mut fc = feed_change("pypa", Source::Osv, "2026-08-01T00:00:00Z", &s.pypa[..1]);
+    fc.documents.push(fc.documents[0].clone());
+    assert!(matches!(
+        store.commit(&Changeset {
+            feed: Some(fc),
+            ..Changeset::default()
+        }),
+        Err(FeedStoreError::InvalidChange { .. })
+    ));
+    let mut fc = feed_change("pypa", Source::Osv, "2026-08-01T00:00:00Z", &s.pypa[..1]);
+    fc.state.feed = "ghsa".into();
+    assert!(matches!(
+        store.commit(&Changeset {
+            feed: Some(fc),
+            ..Changeset::default()
+        }),
+        Err(FeedStoreError::InvalidChange { .. })
+    ));
     assert_eq!(snapshot(&store), before);
 }
 

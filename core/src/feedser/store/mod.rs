@@ -235,8 +235,8 @@ pub trait FeedStore: Send {
 }
 
 /// Checks that a changeset is consistent before a backend writes any of it: every record
-/// and skipped entry of a document names that document and the change's feed, and the
-/// state belongs to the feed.
+/// and skipped entry of a document names that document and the change's feed, no document
+/// is listed twice or both replaced and removed, and the state belongs to the feed.
 pub(crate) fn validate(change: &Changeset) -> Result<(), FeedStoreError> {
     let Some(fc) = &change.feed else {
         return Ok(());
@@ -248,10 +248,19 @@ pub(crate) fn validate(change: &Changeset) -> Result<(), FeedStoreError> {
             fc.feed, fc.state.feed
         ));
     }
+    let removed: std::collections::HashSet<&str> =
+        fc.removed_documents.iter().map(String::as_str).collect();
+    let mut seen = std::collections::HashSet::new();
     for doc in &fc.documents {
-        if fc.removed_documents.contains(&doc.document) {
+        if removed.contains(doc.document.as_str()) {
             return invalid(format!(
                 "feed `{}`: document `{}` is both replaced and removed",
+                fc.feed, doc.document
+            ));
+        }
+        if !seen.insert(doc.document.as_str()) {
+            return invalid(format!(
+                "feed `{}`: document `{}` is replaced twice",
                 fc.feed, doc.document
             ));
         }

@@ -94,24 +94,26 @@ impl MongoFeedStore {
 
     fn check_version(&self) -> Result<(), FeedStoreError> {
         let info = self.coll("store_info");
+        // Upsert, so two processes opening a new database at once agree.
+        info.update_one(
+            doc! { "_id": "schema" },
+            doc! { "$setOnInsert": { "version": SCHEMA_VERSION } },
+        )
+        .upsert(true)
+        .run()
+        .map_err(self.err("writing the layout version"))?;
         let found = info
             .find_one(doc! { "_id": "schema" })
             .run()
             .map_err(self.err("reading the layout version"))?;
-        match found.as_ref().map(|d| d.get("version")) {
-            None => {
-                info.insert_one(doc! { "_id": "schema", "version": SCHEMA_VERSION })
-                    .run()
-                    .map_err(self.err("writing the layout version"))?;
-                Ok(())
-            }
-            Some(Some(Bson::Int64(v))) if *v <= SCHEMA_VERSION => Ok(()),
-            Some(Some(Bson::Int64(v))) => Err(FeedStoreError::SchemaTooNew {
+        match found.as_ref().and_then(|d| int(d, "version")) {
+            Some(v) if v <= SCHEMA_VERSION => Ok(()),
+            Some(v) => Err(FeedStoreError::SchemaTooNew {
                 store: format!("MongoDB {}", self.name),
-                found: *v,
+                found: v,
                 known: SCHEMA_VERSION,
             }),
-            Some(_) => Err(self.corrupt("store_info schema".into(), "no integer version")),
+            None => Err(self.corrupt("store_info schema".into(), "no integer version")),
         }
     }
 
