@@ -3,7 +3,8 @@
 //! (cursor, last success, last error, counts).
 //!
 //! One trait, [`FeedStore`], two backends: SQLite ([`sqlite`], the embedded default) and
-//! MongoDB ([`mongo`]). The same test suite runs on both (`core/tests/feed_store*.rs`).
+//! MongoDB (`mongo`, behind the default cargo feature `mongo`). The same test suite runs on
+//! both (`core/tests/feed_store*.rs`).
 //!
 //! Atomicity: everything one sync step changes (a feed's documents, its state, the
 //! advisories and events of the merge that followed) is one [`Changeset`], written by
@@ -11,6 +12,7 @@
 //! store as it was; running the step again then produces the same changeset, so nothing
 //! is lost or duplicated.
 
+#[cfg(feature = "mongo")]
 pub mod mongo;
 pub mod sqlite;
 
