@@ -3,13 +3,18 @@
 //! (cursor, last success, last error, counts).
 //!
 //! One trait, [`FeedStore`], two backends: SQLite ([`sqlite`], the embedded default) and
-//! MongoDB ([`mongo`]). The same test suite runs on both (`core/tests/feed_store*.rs`).
+//! MongoDB (`mongo`, behind the default cargo feature `mongo`). The same test suite runs on
+//! both (`core/tests/feed_store*.rs`).
 //!
 //! Atomicity: everything one sync step changes (a feed's documents, its state, the
 //! advisories and events of the merge that followed) is one [`Changeset`], written by
 //! [`FeedStore::commit`] in one transaction. A crash before the commit ends leaves the
 //! store as it was; running the step again then produces the same changeset, so nothing
 //! is lost or duplicated.
+
+#[cfg(feature = "mongo")]
+pub mod mongo;
+pub mod sqlite;
 
 use serde::{Deserialize, Serialize};
 
@@ -164,6 +169,13 @@ pub enum FeedStoreError {
         /// What is wrong.
         reason: String,
     },
+    /// A changeset contradicts itself (a record filed under another feed or document, a
+    /// state for another feed, a document both replaced and removed); nothing was written.
+    #[error("invalid feed store change: {reason}")]
+    InvalidChange {
+        /// What is inconsistent.
+        reason: String,
+    },
     /// The store was written by a newer StellaOps.
     #[error("feed store {store} has schema version {found}; this build knows up to {known}")]
     SchemaTooNew {
@@ -222,4 +234,52 @@ pub trait FeedStore: Send {
         at: &str,
         error: &str,
     ) -> Result<(), FeedStoreError>;
+}
+
+/// Checks that a changeset is consistent before a backend writes any of it: every record
+/// and skipped entry of a document names that document and the change's feed, no document
+/// is listed twice or both replaced and removed, and the state belongs to the feed.
+pub(crate) fn validate(change: &Changeset) -> Result<(), FeedStoreError> {
+    let Some(fc) = &change.feed else {
+        return Ok(());
+    };
+    let invalid = |reason: String| Err(FeedStoreError::InvalidChange { reason });
+    if fc.state.feed != fc.feed {
+        return invalid(format!(
+            "feed `{}` carries the state of feed `{}`",
+            fc.feed, fc.state.feed
+        ));
+    }
+    let removed: std::collections::HashSet<&str> =
+        fc.removed_documents.iter().map(String::as_str).collect();
+    let mut seen = std::collections::HashSet::new();
+    for doc in &fc.documents {
+        if removed.contains(doc.document.as_str()) {
+            return invalid(format!(
+                "feed `{}`: document `{}` is both replaced and removed",
+                fc.feed, doc.document
+            ));
+        }
+        if !seen.insert(doc.document.as_str()) {
+            return invalid(format!(
+                "feed `{}`: document `{}` is replaced twice",
+                fc.feed, doc.document
+            ));
+        }
+        for r in &doc.records {
+            if r.feed != fc.feed || r.record.document != doc.document {
+                return invalid(format!(
+                    "feed `{}`, document `{}`: record {} belongs to feed `{}`, document `{}`",
+                    fc.feed, doc.document, r.record.record.id, r.feed, r.record.document
+                ));
+            }
+        }
+        if let Some(s) = doc.skipped.iter().find(|s| s.document != doc.document) {
+            return invalid(format!(
+                "feed `{}`, document `{}`: skipped entry {} belongs to document `{}`",
+                fc.feed, doc.document, s.location, s.document
+            ));
+        }
+    }
+    Ok(())
 }

@@ -1,0 +1,87 @@
+//! The feed store suite on the MongoDB backend. Runs only when `STELLA_TEST_MONGO_URL`
+//! names a server that allows transactions (a replica set, e.g. a single node started with
+//! `mongod --replSet rs0` and `rs.initiate()`); without it every test prints that it is
+//! skipped and passes. Each test uses its own database, dropped afterwards.
+
+mod feed_store;
+
+use feed_store::Backend;
+use mongodb::bson::doc;
+use stella_core::feedser::store::mongo::MongoFeedStore;
+
+const ENV: &str = "STELLA_TEST_MONGO_URL";
+
+/// One test's database on the server.
+#[derive(Debug)]
+struct Mongo {
+    url: String,
+    database: String,
+}
+
+impl Mongo {
+    fn drop_database(&self) {
+        let client = mongodb::sync::Client::with_uri_str(&self.url).expect("client");
+        client
+            .database(&self.database)
+            .drop()
+            .run()
+            .unwrap_or_else(|e| panic!("dropping {}: {e}", self.database));
+    }
+}
+
+impl Drop for Mongo {
+    fn drop(&mut self) {
+        if let Ok(client) = mongodb::sync::Client::with_uri_str(&self.url) {
+            let _ = client.database(&self.database).drop().run();
+        }
+    }
+}
+
+impl Backend for Mongo {
+    type Store = MongoFeedStore;
+
+    fn fresh(&mut self) -> MongoFeedStore {
+        self.drop_database();
+        MongoFeedStore::connect(&self.url, &self.database).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn reopen(&mut self) -> MongoFeedStore {
+        MongoFeedStore::connect(&self.url, &self.database).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn refuse_event(&mut self, canonical_id: &str) {
+        // A validator makes the server reject the event insert inside the transaction.
+        let client = mongodb::sync::Client::with_uri_str(&self.url).expect("client");
+        client
+            .database(&self.database)
+            .run_command(doc! {
+                "collMod": "merge_events",
+                "validator": { "canonical_id": { "$ne": canonical_id } },
+                "validationAction": "error",
+            })
+            .run()
+            .unwrap_or_else(|e| panic!("validator: {e}"));
+    }
+}
+
+fn make(test: &str) -> Option<Mongo> {
+    let url = std::env::var(ENV).ok().filter(|u| !u.is_empty())?;
+    Some(Mongo {
+        url,
+        database: format!("stella_test_{}_{test}", std::process::id()),
+    })
+}
+
+suite_tests!(make);
+
+/// Says plainly, once, whether this file ran anything.
+#[test]
+fn mongo_suite_needs_a_server() {
+    match std::env::var(ENV) {
+        Ok(url) if !url.is_empty() => eprintln!("MongoDB feed store suite runs against {ENV}"),
+        _ => eprintln!(
+            "MongoDB feed store suite SKIPPED: {ENV} is not set (point it at a replica set, \
+             e.g. mongodb://localhost:27017/?replicaSet=rs0)"
+        ),
+    }
+}
