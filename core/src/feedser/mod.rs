@@ -7,7 +7,10 @@
 //! live outside them, so they are tested on the real sample without I/O.
 
 pub mod connectors;
+pub mod export;
+pub mod kit;
 pub mod merge;
+pub mod snapshot;
 
 use crate::advisory::osv::OsvRecord;
 
