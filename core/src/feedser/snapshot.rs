@@ -6,6 +6,7 @@
 //! file is finished by a WAL checkpoint, `journal_mode = DELETE` and `VACUUM`, so the
 //! same advisories always give the same bytes.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use rusqlite::{Connection, params};
@@ -111,9 +112,54 @@ pub fn to_osv(advisory: &CanonicalAdvisory) -> OsvRecord {
     }
 }
 
-/// Builds the matcher DB at `path` (which must not exist) from `advisories`, in any
-/// order; `created` is stored as the DB's `last_import` instead of the wall clock.
-/// The same advisories and `created` give a byte-identical file.
+/// The OSV records of the matcher snapshot, sorted by id: [`to_osv`] of each advisory,
+/// except that an alias naming several advisories moves to `related`.
+///
+/// A Debian or Alpine advisory fixes several CVEs at once, so `DLA-3346-1` is an alias of
+/// both CVE-2023-23934 and CVE-2023-25577. The matcher treats advisories sharing an id as
+/// one vulnerability, and would report the two CVEs as one finding; as `related` the id
+/// is kept in the record but no longer joins them.
+pub fn matcher_records(advisories: &[CanonicalAdvisory]) -> Vec<OsvRecord> {
+    let shared = shared_aliases(advisories.iter());
+    let mut out: Vec<OsvRecord> = advisories
+        .iter()
+        .map(|a| matcher_record(a, &shared))
+        .collect();
+    out.sort_by(|a, b| a.id.cmp(&b.id));
+    out
+}
+
+/// Ids named by more than one advisory (as id or alias).
+fn shared_aliases<'a>(advisories: impl Iterator<Item = &'a CanonicalAdvisory>) -> BTreeSet<String> {
+    let mut count: BTreeMap<&str, usize> = BTreeMap::new();
+    for a in advisories {
+        let ids: BTreeSet<&str> = std::iter::once(a.id.as_str())
+            .chain(a.aliases.iter().map(String::as_str))
+            .collect();
+        for id in ids {
+            *count.entry(id).or_default() += 1;
+        }
+    }
+    count
+        .into_iter()
+        .filter(|(_, n)| *n > 1)
+        .map(|(id, _)| id.to_string())
+        .collect()
+}
+
+fn matcher_record(advisory: &CanonicalAdvisory, shared: &BTreeSet<String>) -> OsvRecord {
+    let mut record = to_osv(advisory);
+    let (related, aliases): (Vec<String>, Vec<String>) = std::mem::take(&mut record.aliases)
+        .into_iter()
+        .partition(|a| shared.contains(a));
+    record.aliases = aliases;
+    record.related = related;
+    record
+}
+
+/// Builds the matcher DB at `path` (which must not exist) from [`matcher_records`] of
+/// `advisories`, in any order; `created` is stored as the DB's `last_import` instead of
+/// the wall clock. The same advisories and `created` give a byte-identical file.
 pub fn build_db(
     advisories: &[CanonicalAdvisory],
     path: &Path,
@@ -130,12 +176,13 @@ pub fn build_db(
             id: w[0].id.clone(),
         });
     }
+    let shared = shared_aliases(sorted.iter().copied());
     {
         let mut db = AdvisoryDb::open(path)?;
         for chunk in sorted.chunks(BATCH) {
             let prepared: Vec<PreparedRecord> = chunk
                 .iter()
-                .map(|a| PreparedRecord::new(to_osv(a)))
+                .map(|a| PreparedRecord::new(matcher_record(a, &shared)))
                 .collect();
             db.upsert_batch(&prepared)?;
         }
@@ -263,6 +310,19 @@ mod tests {
         );
         let assessed = crate::advisory::severity::assess(&osv, &osv.affected[0]);
         assert_eq!(assessed.severity, crate::advisory::Severity::Low);
+    }
+
+    #[test]
+    fn an_alias_of_several_advisories_becomes_related() {
+        let mut a = advisory("CVE-2023-0001");
+        a.aliases = vec!["DLA-1-1".into(), "GHSA-aaaa-bbbb-cccc".into()];
+        let mut b = advisory("CVE-2023-0002");
+        b.aliases = vec!["DLA-1-1".into(), "GHSA-dddd-eeee-ffff".into()];
+        let records = matcher_records(&[b, a]);
+        assert_eq!(records[0].id, "CVE-2023-0001");
+        assert_eq!(records[0].aliases, vec!["GHSA-aaaa-bbbb-cccc".to_string()]);
+        assert_eq!(records[0].related, vec!["DLA-1-1".to_string()]);
+        assert_eq!(records[1].aliases, vec!["GHSA-dddd-eeee-ffff".to_string()]);
     }
 
     #[test]
