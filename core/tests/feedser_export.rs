@@ -392,7 +392,12 @@ fn fixture(advisories: &[CanonicalAdvisory]) -> Fixture {
 }
 
 fn import(f: &Fixture, kit_path: &Path) -> Result<kit::ImportedKit, KitError> {
-    kit::import(kit_path, &[f.keys.public_pem.clone()], None, false)
+    kit::import(
+        kit_path,
+        std::slice::from_ref(&f.keys.public_pem),
+        None,
+        false,
+    )
 }
 
 #[test]
@@ -555,7 +560,7 @@ fn untrusted_keys_oversized_entries_and_older_kits_are_refused() {
     // Signed by a key that is not trusted.
     let err = expect_err(kit::import(
         &f.kit,
-        &[other.public_pem.clone()],
+        std::slice::from_ref(&other.public_pem),
         None,
         false,
     ));
@@ -581,7 +586,7 @@ fn untrusted_keys_oversized_entries_and_older_kits_are_refused() {
     let limited = |limits: KitLimits| {
         kit::import_with(
             &f.kit,
-            &[f.keys.public_pem.clone()],
+            std::slice::from_ref(&f.keys.public_pem),
             None,
             false,
             &ImportOptions {
