@@ -551,6 +551,19 @@ fn tampered_kits_are_refused_with_the_right_error() {
         expect_err(import(&f, &target)),
         KitError::Archive { .. }
     ));
+
+    // A damaged export is never signed.
+    let damaged = &entries[victim].0;
+    std::fs::write(f.export.join(damaged), b"{}").unwrap();
+    match kit::build(
+        &f.export,
+        &f.keys.private_pem,
+        &f.root.join("never.tar.zst"),
+    ) {
+        Err(KitError::DigestMismatch { path, .. }) => assert_eq!(path, *damaged),
+        other => panic!("{other:?}"),
+    }
+    assert!(!f.root.join("never.tar.zst").exists());
 }
 
 #[test]

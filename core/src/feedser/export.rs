@@ -366,15 +366,20 @@ fn write_file(dir: &Path, rel: &str, bytes: &[u8]) -> Result<ManifestFile, Expor
 /// Size and SHA-256 of an existing file, streamed.
 pub(crate) fn hash_file(dir: &Path, rel: &str) -> Result<ManifestFile, ExportError> {
     let path = dir.join(rel);
-    let mut file = std::fs::File::open(&path).map_err(io_err(&path))?;
-    let mut w = HashingWriter::new(std::io::sink());
-    std::io::copy(&mut file, &mut w).map_err(io_err(&path))?;
-    let (size, sha256) = w.finish().map_err(io_err(&path))?;
+    let (size, sha256) = hash_path(&path).map_err(io_err(&path))?;
     Ok(ManifestFile {
         path: rel.to_string(),
         size,
         sha256,
     })
+}
+
+/// Size and SHA-256 (hex) of the file at `path`, streamed.
+pub(crate) fn hash_path(path: &Path) -> std::io::Result<(u64, String)> {
+    let mut file = std::fs::File::open(path)?;
+    let mut w = HashingWriter::new(std::io::sink());
+    std::io::copy(&mut file, &mut w)?;
+    w.finish()
 }
 
 /// A writer that counts and hashes what passes through it.

@@ -464,11 +464,9 @@ pub fn build(
     let manifest_bytes = read_bounded(&manifest_path, limits.max_manifest_bytes, "manifest.json")?;
     let manifest = parse_manifest(&manifest_bytes, &limits)?;
     for f in &manifest.files {
-        let found = export::hash_file(export_dir, &f.path).map_err(|e| KitError::Io {
-            path: f.path.clone(),
-            source: std::io::Error::other(e.to_string()),
-        })?;
-        check_file(f, &found.sha256, found.size)?;
+        let path = export_dir.join(&f.path);
+        let (size, sha256) = export::hash_path(&path).map_err(io_err(&path))?;
+        check_file(f, &sha256, size)?;
     }
     let public = public_key_of(private_key_pem)?;
     let kid = key_id(&public).map_err(|reason| KitError::PrivateKey { reason })?;
