@@ -9,7 +9,8 @@
 //! - or `advisories.jsonl` ([`Layout::Jsonl`]) — one canonical JSON advisory per line,
 //!   sorted by id, each line ending in `\n`;
 //! - `matcher.db` — the matcher snapshot ([`super::snapshot`]);
-//! - `manifest.json` — [`ExportManifest`] as canonical JSON, written last.
+//! - `manifest.json` — [`ExportManifest`] as canonical JSON, written last: a directory
+//!   without it is an interrupted export.
 //!
 //! **Root digest.** `root_digest` is the SHA-256 (lower-case hex) of the listing made of
 //! one line `<sha256 hex>  <path>\n` (two spaces) per file of `files`, sorted by path

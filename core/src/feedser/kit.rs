@@ -1111,6 +1111,22 @@ mod tests {
     }
 
     #[test]
+    fn rfc8410_example_key_gives_its_public_key() {
+        // RFC 8410 §10.3 private key and the public key of §10.1 (openssl agrees).
+        let private = "-----BEGIN PRIVATE KEY-----\n\
+            MC4CAQAwBQYDK2VwBCIEINTuctv5E1hK1bbY8fdp+K06/nwoy/HU++CXqI9EdVhC\n\
+            -----END PRIVATE KEY-----\n";
+        let public = "-----BEGIN PUBLIC KEY-----\n\
+            MCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE=\n\
+            -----END PUBLIC KEY-----\n";
+        assert_eq!(public_key_of(private).unwrap(), public);
+        assert_eq!(
+            key_id(public).unwrap(),
+            sha256_hex(&pem_body(public, "PUBLIC KEY").unwrap())
+        );
+    }
+
+    #[test]
     fn paths_outside_the_alphabet_are_refused() {
         let l = KitLimits::default();
         for ok in ["manifest.json", "advisories/ab/CVE-2023-1.json", "a%2Fb"] {
