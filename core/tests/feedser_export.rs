@@ -552,6 +552,15 @@ fn tampered_kits_are_refused_with_the_right_error() {
         KitError::Archive { .. }
     ));
 
+    // The signed manifest must come first, so nothing unlisted is unpacked before it.
+    let mut changed = entries.clone();
+    changed.swap(0, 2);
+    repack(&changed, &target);
+    assert!(matches!(
+        expect_err(import(&f, &target)),
+        KitError::Archive { reason } if reason.contains("starts with manifest.json")
+    ));
+
     // A damaged export is never signed.
     let damaged = &entries[victim].0;
     std::fs::write(f.export.join(damaged), b"{}").unwrap();
@@ -683,4 +692,7 @@ mod props {
             prop_assert_eq!(id_from_file_id(&name), Some(id));
         }
     }
+}
+
+    merged().to_vec()
 }

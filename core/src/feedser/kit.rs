@@ -583,48 +583,56 @@ pub fn import_with(
             .map_err(io_err(Path::new("temporary directory")))?,
     };
     let file = std::fs::File::open(kit_path).map_err(io_err(kit_path))?;
-    let archived = read_archive(file, dir.path(), limits)?;
-
-    let mut by_path: BTreeMap<&str, &ArchivedFile> = BTreeMap::new();
-    for f in &archived {
-        by_path.insert(f.path.as_str(), f);
-    }
+    // The signed manifest comes first: once it is verified, an entry it does not list
+    // or of another size stops the import before more is written to disk.
+    let mut verified: Option<Verified> = None;
+    let archived = {
+        let dest = dir.path();
+        let mut check = |index: usize, path: &str, size: u64| -> Result<(), KitError> {
+            match (index, path) {
+                (0, MANIFEST) | (1, SIGNATURE) => return Ok(()),
+                (0 | 1, _) => {
+                    return Err(KitError::Archive {
+                        reason: format!(
+                            "a kit starts with {MANIFEST} then {SIGNATURE}; entry {index} is {path}"
+                        ),
+                    });
+                }
+                _ => {}
+            }
+            if verified.is_none() {
+                verified = Some(verify_manifest(dest, &trusted, limits)?);
+            }
+            match verified.as_ref().and_then(|v| v.sizes.get(path)) {
+                None => Err(KitError::UnexpectedFile { path: path.into() }),
+                Some(&listed) if listed != size => Err(KitError::DigestMismatch {
+                    path: path.into(),
+                    expected: format!("{listed} bytes"),
+                    found: format!("{size} bytes"),
+                }),
+                Some(_) => Ok(()),
+            }
+        };
+        read_archive_with(file, dest, limits, &mut check)?
+    };
+    let names: BTreeSet<&str> = archived.iter().map(|f| f.path.as_str()).collect();
     for name in [MANIFEST, SIGNATURE] {
-        if !by_path.contains_key(name) {
+        if !names.contains(name) {
             return Err(KitError::MissingFile { path: name.into() });
         }
     }
-    let manifest_bytes = read_bounded(
-        &dir.path().join(MANIFEST),
-        limits.max_manifest_bytes,
-        MANIFEST,
-    )?;
-    let signature = read_bounded(
-        &dir.path().join(SIGNATURE),
-        limits.max_signature_bytes,
-        SIGNATURE,
-    )?;
-    let claims = verify_signature(&signature, &trusted)?;
-    let manifest_sha256 = sha256_hex(&manifest_bytes);
-    if claims.manifest_sha256 != manifest_sha256 {
-        return Err(KitError::ManifestTampered {
-            expected: claims.manifest_sha256,
-            found: manifest_sha256,
-        });
-    }
-    let manifest = parse_manifest(&manifest_bytes, limits)?;
-    if claims.root_digest != manifest.root_digest {
-        return Err(KitError::RootDigestMismatch {
-            which: "signature",
-            expected: claims.root_digest,
-            found: manifest.root_digest,
-        });
-    }
-    if claims.created != manifest.created || claims.advisory_count != manifest.advisory_count {
-        return Err(KitError::Manifest {
-            reason: "created or advisory_count differ from the signed claims".into(),
-        });
-    }
+    let Verified {
+        claims,
+        manifest,
+        manifest_sha256,
+        ..
+    } = match verified {
+        Some(v) => v,
+        // A kit of manifest and signature alone (an empty export).
+        None => verify_manifest(dir.path(), &trusted, limits)?,
+    };
+    let by_path: BTreeMap<&str, &ArchivedFile> =
+        archived.iter().map(|f| (f.path.as_str(), f)).collect();
     // Every listed file present and intact, nothing unlisted.
     let listed: BTreeSet<&str> = manifest.files.iter().map(|f| f.path.as_str()).collect();
     for f in &manifest.files {
@@ -664,6 +672,59 @@ pub fn import_with(
         manifest,
         advisories,
         dir,
+    })
+}
+
+/// A manifest whose signature verified.
+#[derive(Debug)]
+struct Verified {
+    claims: KitClaims,
+    manifest: ExportManifest,
+    manifest_sha256: String,
+    /// Listed size of each file, by path.
+    sizes: BTreeMap<String, u64>,
+}
+
+/// Verifies the unpacked `manifest.sig` against `trusted` and the unpacked
+/// `manifest.json` against the signed claims.
+fn verify_manifest(
+    dir: &Path,
+    trusted: &[(String, DecodingKey)],
+    limits: &KitLimits,
+) -> Result<Verified, KitError> {
+    let manifest_bytes = read_bounded(&dir.join(MANIFEST), limits.max_manifest_bytes, MANIFEST)?;
+    let signature = read_bounded(&dir.join(SIGNATURE), limits.max_signature_bytes, SIGNATURE)?;
+    let claims = verify_signature(&signature, trusted)?;
+    let manifest_sha256 = sha256_hex(&manifest_bytes);
+    if claims.manifest_sha256 != manifest_sha256 {
+        return Err(KitError::ManifestTampered {
+            expected: claims.manifest_sha256,
+            found: manifest_sha256,
+        });
+    }
+    let manifest = parse_manifest(&manifest_bytes, limits)?;
+    if claims.root_digest != manifest.root_digest {
+        return Err(KitError::RootDigestMismatch {
+            which: "signature",
+            expected: claims.root_digest,
+            found: manifest.root_digest,
+        });
+    }
+    if claims.created != manifest.created || claims.advisory_count != manifest.advisory_count {
+        return Err(KitError::Manifest {
+            reason: "created or advisory_count differ from the signed claims".into(),
+        });
+    }
+    let sizes = manifest
+        .files
+        .iter()
+        .map(|f| (f.path.clone(), f.size))
+        .collect();
+    Ok(Verified {
+        claims,
+        manifest,
+        manifest_sha256,
+        sizes,
     })
 }
 
@@ -880,13 +941,25 @@ pub fn read_archive(
     dest: &Path,
     limits: &KitLimits,
 ) -> Result<Vec<ArchivedFile>, KitError> {
+    read_archive_with(reader, dest, limits, &mut |_, _, _| Ok(()))
+}
+
+/// A check run on each archive entry (index, path, size) before it is written.
+type EntryCheck<'a> = dyn FnMut(usize, &str, u64) -> Result<(), KitError> + 'a;
+
+fn read_archive_with(
+    reader: impl Read,
+    dest: &Path,
+    limits: &KitLimits,
+    check: &mut EntryCheck<'_>,
+) -> Result<Vec<ArchivedFile>, KitError> {
     let arch = |e: std::io::Error| KitError::Archive {
         reason: format!("zstd: {e}"),
     };
     let mut zst = zstd::stream::read::Decoder::new(reader).map_err(arch)?;
     zst.window_log_max(limits.zstd_window_log_max)
         .map_err(arch)?;
-    read_tar(zst, dest, limits)
+    read_tar_with(zst, dest, limits, check)
 }
 
 /// Unpacks a tar into `dest`, hashing each file: regular files only (no links,
@@ -896,6 +969,15 @@ pub fn read_tar(
     reader: impl Read,
     dest: &Path,
     limits: &KitLimits,
+) -> Result<Vec<ArchivedFile>, KitError> {
+    read_tar_with(reader, dest, limits, &mut |_, _, _| Ok(()))
+}
+
+fn read_tar_with(
+    reader: impl Read,
+    dest: &Path,
+    limits: &KitLimits,
+    check: &mut EntryCheck<'_>,
 ) -> Result<Vec<ArchivedFile>, KitError> {
     let arch = |e: std::io::Error| KitError::Archive {
         reason: e.to_string(),
@@ -945,6 +1027,7 @@ pub fn read_tar(
                 limit: limits.max_total_bytes,
             });
         }
+        check(out.len(), &path, size)?;
         let target = dest.join(&path);
         if let Some(parent) = target.parent() {
             std::fs::create_dir_all(parent).map_err(|e| KitError::Archive {
