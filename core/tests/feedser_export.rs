@@ -693,6 +693,3 @@ mod props {
         }
     }
 }
-
-    merged().to_vec()
-}
