@@ -27,8 +27,11 @@ fn xdg(kind: &str, fallback: &str, file: &str) -> PathBuf {
 
 /// `--store` (or `$STELLA_FEED_STORE`, via clap), else `$XDG_DATA_HOME/stella/feeds.db`.
 pub fn feed_store(flag: Option<String>) -> String {
-    flag.filter(|s| !s.is_empty())
-        .unwrap_or_else(|| xdg("DATA", ".local/share", "feeds.db").display().to_string())
+    flag.filter(|s| !s.is_empty()).unwrap_or_else(|| {
+        xdg("DATA", ".local/share", "feeds.db")
+            .display()
+            .to_string()
+    })
 }
 
 /// `--config` (or `$STELLA_FEEDS_CONFIG`), else `$XDG_CONFIG_HOME/stella/feeds.yaml`.

@@ -8,9 +8,12 @@
 
 pub mod config;
 pub mod connectors;
+pub mod export;
 pub mod fetch;
+pub mod kit;
 pub mod merge;
 pub mod runner;
+pub mod snapshot;
 pub mod store;
 pub mod sync;
 

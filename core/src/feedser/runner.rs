@@ -12,8 +12,8 @@ use std::path::PathBuf;
 
 use crate::feedser::config::{FeedConfig, FeedSpec};
 use crate::feedser::fetch::{self, FetchCursor, FetchOptions, Flow, Item, Location, LocationKind};
-use crate::feedser::merge::{MergeReason, Precedence};
 use crate::feedser::kit::{ImportedKit, KitInfo};
+use crate::feedser::merge::{MergeReason, Precedence};
 use crate::feedser::store::{
     Changeset, FeedState, FeedStore, FeedStoreError, FetchRun, MergeChange,
 };

@@ -212,7 +212,10 @@ pub fn run_keygen(args: KeygenArgs) -> anyhow::Result<u8> {
         private.display(),
         public.display()
     );
-    println!("{}", kit::key_id(&pair.public_pem).map_err(anyhow::Error::msg)?);
+    println!(
+        "{}",
+        kit::key_id(&pair.public_pem).map_err(anyhow::Error::msg)?
+    );
     Ok(0)
 }
 

@@ -112,7 +112,10 @@ pub fn now() -> String {
 
 /// Rebuilds the matcher snapshot at `db` from `advisories`: built beside it, then renamed
 /// over it, so a scan never sees a half-written DB.
-pub fn install_snapshot(advisories: &[CanonicalAdvisory], db: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+pub fn install_snapshot(
+    advisories: &[CanonicalAdvisory],
+    db: Option<PathBuf>,
+) -> anyhow::Result<PathBuf> {
     let path = paths::db_path(db);
     let dir = path
         .parent()
@@ -138,7 +141,9 @@ pub fn install_db_file(from: &Path, path: &Path) -> anyhow::Result<()> {
         match std::fs::remove_file(&stale) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e).with_context(|| format!("removing {}", Path::new(&stale).display())),
+            Err(e) => {
+                return Err(e).with_context(|| format!("removing {}", Path::new(&stale).display()));
+            }
         }
     }
     std::fs::rename(from, path)

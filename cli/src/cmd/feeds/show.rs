@@ -55,7 +55,10 @@ pub fn run(args: ShowArgs) -> anyhow::Result<u8> {
             }
             println!("affected:");
             for a in &advisory.affected {
-                println!("  {:<24} {:<32} from {}", a.ecosystem, a.name, a.source.source);
+                println!(
+                    "  {:<24} {:<32} from {}",
+                    a.ecosystem, a.name, a.source.source
+                );
             }
         }
     }

@@ -73,9 +73,7 @@ pub fn run_sync(args: SyncArgs) -> anyhow::Result<u8> {
         }
     }
     let mut store = args.store.open()?;
-    let report = with_progress(|p| {
-        runner::sync(store.as_mut(), &config, &args.feeds, &now, p)
-    })?;
+    let report = with_progress(|p| runner::sync(store.as_mut(), &config, &args.feeds, &now, p))?;
     finish(store.as_ref(), &report, args.db, args.output)
 }
 
@@ -98,9 +96,7 @@ pub fn run_import(args: ImportArgs) -> anyhow::Result<u8> {
 }
 
 /// Runs `work` with a progress bar of documents per feed (hidden when not a TTY).
-fn with_progress<T>(
-    work: impl FnOnce(&mut dyn FnMut(Progress<'_>)) -> T,
-) -> T {
+fn with_progress<T>(work: impl FnOnce(&mut dyn FnMut(Progress<'_>)) -> T) -> T {
     let bar = progress::spinner("feeds");
     let mut on = |p: Progress<'_>| match p {
         Progress::Feed(name) => {
@@ -192,13 +188,15 @@ fn finish(
             );
         }
     }
-    Ok(if report
-        .feeds
-        .iter()
-        .any(|f| f.error.is_some() || !f.unreadable.is_empty())
-    {
-        EXIT_PARTIAL
-    } else {
-        0
-    })
+    Ok(
+        if report
+            .feeds
+            .iter()
+            .any(|f| f.error.is_some() || !f.unreadable.is_empty())
+        {
+            EXIT_PARTIAL
+        } else {
+            0
+        },
+    )
 }
