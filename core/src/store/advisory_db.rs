@@ -86,14 +86,25 @@ pub struct DbStats {
     pub last_import: Option<String>,
 }
 
+/// `value` as canonical JSON text. Serialising a parsed record is infallible: only
+/// strings, numbers and JSON values that came from a parser.
+fn canonical_text(value: &impl serde::Serialize) -> String {
+    serde_json::to_value(value)
+        .map(|v| {
+            String::from_utf8_lossy(&crate::advisory::canonical::canonical_json(&v)).into_owned()
+        })
+        .unwrap_or_default()
+}
+
 impl PreparedRecord {
     /// Compute the index keys, digest and severities of a record.
     /// Affected entries whose ecosystem StellaOps does not know are kept in the
     /// record but not indexed.
     pub fn new(record: OsvRecord) -> PreparedRecord {
-        // Serialising a parsed record is infallible: only strings, numbers and
-        // JSON values that came from a parser.
-        let json = serde_json::to_string(&record).unwrap_or_default();
+        // Canonical JSON (keys sorted): `serde_json` may be built with `preserve_order`
+        // (bson enables it), and then the text would depend on how the record's free-form
+        // maps were read, making snapshots of the same advisories differ.
+        let json = canonical_text(&record);
         let digest = crate::hex::encode(&Sha256::digest(json.as_bytes()));
         let mut entries = Vec::new();
         for (idx, affected) in record.affected.iter().enumerate() {
@@ -113,7 +124,7 @@ impl PreparedRecord {
                     .cvss
                     .as_ref()
                     .and_then(|c| serde_json::to_string(c).ok()),
-                entry: serde_json::to_string(affected).unwrap_or_default(),
+                entry: canonical_text(affected),
             });
         }
         PreparedRecord {
