@@ -4,8 +4,8 @@
 //!
 //! Isolation: a feed whose fetch fails records its error in its state and commits
 //! nothing else; the other feeds and the merge still run. A document a connector cannot
-//! read keeps the records it had (nothing is lost to bad input), is reported, and is left
-//! out of the cursor so the next run reads it again.
+//! read keeps the records it had (nothing is lost to bad input), is reported, and gets a
+//! fingerprint in the cursor that matches no content, so the next run reads it again.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -21,6 +21,9 @@ use crate::feedser::sync::{
     FeedFigures, FetchedFeed, feed_change, fetch_id, merge_change, parse_documents,
 };
 use crate::feedser::{ConnectorError, Source};
+
+/// The fingerprint of a document that could not be parsed: matches no content.
+const UNREADABLE: &str = "unreadable";
 
 /// Documents parsed and committed together (one transaction, one cursor checkpoint).
 const BATCH_DOCUMENTS: usize = 2_000;
@@ -373,13 +376,16 @@ impl Batch {
                 }
             }
         }
-        // Unreadable documents stay out of the cursor, so the next run reads them again.
+        // Unreadable documents keep a fingerprint no content has, so the next run reads
+        // them again (and still sees them go when they are removed).
         if !unreadable.is_empty()
             && let Ok(mut cursor) = serde_json::from_value::<FetchCursor>(state.cursor.clone())
         {
-            cursor
-                .documents
-                .retain(|name, _| !unreadable.contains(name));
+            for (name, fingerprint) in cursor.documents.iter_mut() {
+                if unreadable.contains(name) {
+                    fingerprint.sha256 = UNREADABLE.to_owned();
+                }
+            }
             state.cursor = serde_json::to_value(&cursor).unwrap_or(state.cursor);
         }
         if last {

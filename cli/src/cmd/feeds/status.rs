@@ -67,8 +67,8 @@ pub fn run(args: StatusArgs) -> anyhow::Result<u8> {
                     r["feed_age_hours"]
                         .as_f64()
                         .map_or("-".to_owned(), |h| format!("{h:.1}")),
-                    r["records"],
-                    r["skipped"],
+                    r["records"].as_u64().unwrap_or(0),
+                    r["skipped"].as_u64().unwrap_or(0),
                     text("cursor"),
                     text("last_error"),
                 );
