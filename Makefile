@@ -7,7 +7,7 @@ DEMO_DIR := $(TARGET_DIR)/demo
 DEMO_DB := $(DEMO_DIR)/advisories.db
 SHARED ?= ../shared
 
-.PHONY: build demo test lint fuzz-build bench sample-db clean
+.PHONY: build demo feeds-demo test lint fuzz-build bench sample-db clean
 
 build:
 	$(CARGO) build --release --locked -p stella-cli
@@ -18,6 +18,17 @@ demo: build
 	$(STELLA) db import --db $(DEMO_DB) data/demo/advisories
 	@# Exit 1 means the verdict failed, which is the point of the demo.
 	$(STELLA) scan --sbom data/demo/sbom.cdx.json --db $(DEMO_DB) --fail-on critical; \
+	  rc=$$?; echo "stella exit code: $$rc"; test $$rc -le 1
+
+## Feedser on the real sample (../shared/feeds-sample, nine sources): sync, merge, show a
+## four-source advisory, export, then scan the demo SBOM against the merged snapshot.
+feeds-demo: build
+	@rm -rf $(DEMO_DIR)/feeds && mkdir -p $(DEMO_DIR)/feeds
+	$(STELLA) feeds sync --config e2e/feeds/sample.yaml --store $(DEMO_DIR)/feeds/feeds.db --db $(DEMO_DIR)/feeds/advisories.db
+	$(STELLA) feeds status --store $(DEMO_DIR)/feeds/feeds.db
+	$(STELLA) feeds show CVE-2023-23934 --store $(DEMO_DIR)/feeds/feeds.db --output table
+	$(STELLA) feeds export --store $(DEMO_DIR)/feeds/feeds.db --out $(DEMO_DIR)/feeds/export
+	$(STELLA) scan --sbom data/demo/sbom.cdx.json --db $(DEMO_DIR)/feeds/advisories.db --fail-on critical; \
 	  rc=$$?; echo "stella exit code: $$rc"; test $$rc -le 1
 
 ## Unit, property, integration and differential tests.
@@ -35,7 +46,7 @@ fuzz-build:
 
 ## Benchmarks: criterion (in-process match, version compare) and the bench/ harnesses.
 bench: build
-	$(CARGO) bench -p stella-core --bench match_sbom --bench version_compare --bench feedser_merge
+	$(CARGO) bench -p stella-core --bench match_sbom --bench version_compare --bench feedser_merge --bench feed_store
 	bash bench/scan-process.sh
 	bash bench/import-throughput.sh
 
