@@ -305,7 +305,7 @@ impl MongoFeedStore {
             advisories
                 .replace_one(
                     doc! { "_id": &a.id },
-                    doc! { "_id": &a.id, "digest": a.digest(), "ids": ids, "json": json },
+                    doc! { "_id": &a.id, "ids": ids, "json": json },
                 )
                 .upsert(true)
                 .session(&mut *s)
