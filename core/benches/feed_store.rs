@@ -34,8 +34,11 @@ fn files(dir: &Path, ext: &str, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// (feed, source, parsed documents) of every source of the sample.
-fn sample() -> Vec<(&'static str, Source, Vec<(String, Parsed)>)> {
+/// A feed's name, source and parsed documents (name, what the connector made of it).
+type FeedDocs = (&'static str, Source, Vec<(String, Parsed)>);
+
+/// Every source of the sample, one feed each.
+fn sample() -> Vec<FeedDocs> {
     let root = shared_data::dir().join("feeds-sample");
     let read = |folder: &str, ext: &str, f: &dyn Fn(&str, &[u8]) -> Parsed| {
         let mut paths = Vec::new();

@@ -85,3 +85,31 @@ fn mongo_suite_needs_a_server() {
         ),
     }
 }
+
+/// Without a server: an unreachable one is a `Mongo` error naming the database, soon.
+#[test]
+fn unreachable_server_is_a_clear_error() {
+    let url = "mongodb://127.0.0.1:9/?serverSelectionTimeoutMS=300&connectTimeoutMS=300";
+    match MongoFeedStore::connect(url, "stella_unreachable") {
+        Err(stella_core::feedser::store::FeedStoreError::Mongo { database, reason }) => {
+            assert_eq!(database, "stella_unreachable");
+            assert!(reason.contains("layout version"), "{reason}");
+        }
+        other => panic!("expected a Mongo error, got {other:?}"),
+    }
+}
+
+/// `mongodb+srv://` needs the DNS resolver this build leaves out: refused, hiding the password.
+#[test]
+fn srv_urls_are_refused_without_leaking_the_password() {
+    match MongoFeedStore::connect("mongodb+srv://user:s3cret@cluster.invalid/", "db") {
+        Err(stella_core::feedser::store::FeedStoreError::Mongo { reason, .. }) => {
+            assert!(
+                reason.starts_with("connecting to mongodb+srv://…@cluster.invalid/"),
+                "{reason}"
+            );
+            assert!(!reason.contains("s3cret"), "{reason}");
+        }
+        other => panic!("expected a Mongo error, got {other:?}"),
+    }
+}

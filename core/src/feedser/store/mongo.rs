@@ -41,9 +41,23 @@ fn is_transaction_refusal(err: &mongodb::error::Error) -> bool {
     match &*err.kind {
         // IllegalOperation: "Transaction numbers are only allowed on a replica set member
         // or mongos".
-        ErrorKind::Command(c) => c.code == 20,
-        ErrorKind::Transaction { .. } | ErrorKind::SessionsNotSupported => true,
+        ErrorKind::Command(c) => c.code == 20 && c.message.contains("Transaction numbers"),
+        // The driver's own check of the topology.
+        ErrorKind::Transaction { message, .. } => message.contains("not supported"),
+        ErrorKind::SessionsNotSupported => true,
         _ => false,
+    }
+}
+
+/// The driver's message, with the way out when the server cannot run transactions.
+fn describe(e: &mongodb::error::Error) -> String {
+    if is_transaction_refusal(e) {
+        format!(
+            "the server refused a transaction ({e}); the feed store needs a replica set or a \
+             sharded cluster (for one node: start mongod with --replSet rs0, then rs.initiate())"
+        )
+    } else {
+        e.to_string()
     }
 }
 
@@ -76,7 +90,7 @@ impl MongoFeedStore {
         let doing = doing.to_owned();
         move |e| FeedStoreError::Mongo {
             database: self.name.clone(),
-            reason: format!("{doing}: {e}"),
+            reason: format!("{doing}: {}", describe(&e)),
         }
     }
 
@@ -144,21 +158,9 @@ impl MongoFeedStore {
         &self,
         body: impl FnOnce(&mut ClientSession) -> Result<(), FeedStoreError>,
     ) -> Result<(), FeedStoreError> {
-        let refused = |e: mongodb::error::Error| {
-            if is_transaction_refusal(&e) {
-                FeedStoreError::Mongo {
-                    database: self.name.clone(),
-                    reason: format!(
-                        "the server refused a transaction ({e}); the feed store needs a replica \
-                         set or sharded cluster (for one node: mongod --replSet rs0, then rs.initiate())"
-                    ),
-                }
-            } else {
-                FeedStoreError::Mongo {
-                    database: self.name.clone(),
-                    reason: format!("transaction: {e}"),
-                }
-            }
+        let refused = |e: mongodb::error::Error| FeedStoreError::Mongo {
+            database: self.name.clone(),
+            reason: format!("transaction: {}", describe(&e)),
         };
         let mut session = self.client.start_session().run().map_err(&refused)?;
         session.start_transaction().run().map_err(&refused)?;
@@ -305,7 +307,7 @@ impl MongoFeedStore {
             advisories
                 .replace_one(
                     doc! { "_id": &a.id },
-                    doc! { "_id": &a.id, "digest": a.digest(), "ids": ids, "json": json },
+                    doc! { "_id": &a.id, "ids": ids, "json": json },
                 )
                 .upsert(true)
                 .session(&mut *s)
