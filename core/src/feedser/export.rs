@@ -60,7 +60,7 @@ pub enum Layout {
     Jsonl,
 }
 
-/// Options of [`write`].
+/// Options of [`write()`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ExportOptions {
     /// How advisories are written.
