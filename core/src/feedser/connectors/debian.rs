@@ -578,7 +578,11 @@ pub fn parse_tracker_json_with_limits(
             reason: reason.to_owned(),
         });
     };
-    for (package, cves) in &packages {
+    // Sorted explicitly: with serde_json's `preserve_order` (turned on by other crates in
+    // the build) maps iterate in file order, and record order must not depend on features.
+    let mut packages: Vec<(&String, &Value)> = packages.iter().collect();
+    packages.sort_by(|a, b| a.0.cmp(b.0));
+    for (package, cves) in packages {
         let Value::Object(cves) = cves else {
             skip(
                 &mut parsed,
@@ -587,6 +591,8 @@ pub fn parse_tracker_json_with_limits(
             );
             continue;
         };
+        let mut cves: Vec<(&String, &Value)> = cves.iter().collect();
+        cves.sort_by(|a, b| a.0.cmp(b.0));
         for (cve, info) in cves {
             count += 1;
             if count > limits.max_entries {
