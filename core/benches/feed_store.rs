@@ -6,8 +6,6 @@
 #[path = "../tests/shared_data/mod.rs"]
 mod shared_data;
 
-use std::path::{Path, PathBuf};
-
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use stella_core::feedser::connectors::debian::{ListKind, parse_tracker_json, parse_tracker_list};
 use stella_core::feedser::connectors::{alpine, nodejs_wg, nvd, osv, rustsec};
@@ -19,21 +17,6 @@ use stella_core::feedser::store::{
 };
 use stella_core::feedser::{Parsed, Source};
 
-fn files(dir: &Path, ext: &str, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        panic!("{} missing", dir.display())
-    };
-    let mut entries: Vec<PathBuf> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            files(&p, ext, out);
-        } else if p.extension().is_some_and(|x| x == ext) {
-            out.push(p);
-        }
-    }
-}
-
 /// A feed's name, source and parsed documents (name, what the connector made of it).
 type FeedDocs = (&'static str, Source, Vec<(String, Parsed)>);
 
@@ -41,8 +24,7 @@ type FeedDocs = (&'static str, Source, Vec<(String, Parsed)>);
 fn sample() -> Vec<FeedDocs> {
     let root = shared_data::dir().join("feeds-sample");
     let read = |folder: &str, ext: &str, f: &dyn Fn(&str, &[u8]) -> Parsed| {
-        let mut paths = Vec::new();
-        files(&root.join(folder), ext, &mut paths);
+        let paths = shared_data::files(&root.join(folder), &format!(".{ext}"));
         paths
             .iter()
             .map(|p| {

@@ -5,27 +5,10 @@
 #[path = "../tests/shared_data/mod.rs"]
 mod shared_data;
 
-use std::path::{Path, PathBuf};
-
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use stella_core::feedser::merge::{Precedence, build};
 use stella_core::feedser::sync::parse_documents;
 use stella_core::feedser::{Source, SourceRecord};
-
-fn files(dir: &Path, ext: &str, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        panic!("{} missing", dir.display())
-    };
-    let mut entries: Vec<PathBuf> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            files(&p, ext, out);
-        } else if p.extension().is_some_and(|x| x == ext) {
-            out.push(p);
-        }
-    }
-}
 
 /// A source and its documents as (name, bytes).
 type SourceDocs = (Source, Vec<(String, Vec<u8>)>);
@@ -47,8 +30,7 @@ fn documents() -> Vec<SourceDocs> {
         ("rustsec-native", Source::Rustsec, "md"),
         ("npm-nodejs-wg", Source::NodejsWg, "json"),
     ] {
-        let mut paths = Vec::new();
-        files(&root.join(folder), ext, &mut paths);
+        let paths = shared_data::files(&root.join(folder), &format!(".{ext}"));
         let mut group = Vec::new();
         for p in paths {
             if p.file_name().is_some_and(|n| n == "index.json") {

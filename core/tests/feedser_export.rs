@@ -18,23 +18,6 @@ use stella_core::matcher::match_sbom;
 use stella_core::sbom::{Component, Purl, Sbom};
 use stella_core::store::AdvisoryDb;
 
-/// Every file under `dir` whose name ends with `suffix`, sorted.
-fn files(dir: &Path, suffix: &str, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            files(&p, suffix, out);
-        } else if p.to_string_lossy().ends_with(suffix) {
-            out.push(p);
-        }
-    }
-}
-
 /// Every record of the sample, each folder read by its connector.
 fn sample_records() -> Vec<SourceRecord> {
     let root = shared_data::dir().join("feeds-sample");
@@ -51,8 +34,7 @@ fn sample_records() -> Vec<SourceRecord> {
         ("rustsec-native", ".md"),
     ];
     for (folder, suffix) in folders {
-        let mut paths = Vec::new();
-        files(&root.join(folder), suffix, &mut paths);
+        let paths = shared_data::files(&root.join(folder), suffix);
         assert!(!paths.is_empty(), "{folder} is empty");
         for p in paths {
             let bytes = std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
@@ -107,9 +89,7 @@ fn shuffled(items: &[CanonicalAdvisory], seed: u64) -> Vec<CanonicalAdvisory> {
 
 /// Every file under `dir`: relative path -> bytes.
 fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut paths = Vec::new();
-    files(dir, "", &mut paths);
-    paths
+    shared_data::files(dir, "")
         .into_iter()
         .map(|p| {
             let rel = p

@@ -4,30 +4,12 @@
 mod shared_data;
 
 use std::collections::BTreeSet;
-use std::path::Path;
 
 use stella_core::advisory::canonical::CanonicalAdvisory;
 use stella_core::advisory::osv::{Affected, Event, OsvRecord, Package, Range, RangeType};
 use stella_core::feedser::connectors::osv::parse;
 use stella_core::feedser::merge::{MergeReason, Precedence, build, diff, merge};
 use stella_core::feedser::{Source, SourceRecord};
-
-/// Every file under `dir` with extension `ext`, sorted.
-fn files(dir: &Path, ext: &str, out: &mut Vec<std::path::PathBuf>) {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            files(&p, ext, out);
-        } else if p.extension().is_some_and(|x| x == ext) {
-            out.push(p);
-        }
-    }
-}
 
 /// All records of the sample's OSV-format folders, parsed by the OSV connector.
 fn sample_records() -> Vec<SourceRecord> {
@@ -39,8 +21,7 @@ fn sample_records() -> Vec<SourceRecord> {
         ("osv-crates", Source::Osv, "json"),
         ("ghsa", Source::Ghsa, "json"),
     ] {
-        let mut paths = Vec::new();
-        files(&root.join(folder), ext, &mut paths);
+        let paths = shared_data::files(&root.join(folder), &format!(".{ext}"));
         assert!(!paths.is_empty(), "{folder} is empty");
         for p in paths {
             let bytes = std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));

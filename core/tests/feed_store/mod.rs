@@ -5,7 +5,7 @@
 
 #![allow(dead_code)] // each test binary uses the suite through `suite_tests!`
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use stella_core::advisory::canonical::CanonicalAdvisory;
 use stella_core::feedser::connectors::debian::{ListKind, parse_tracker_json, parse_tracker_list};
@@ -72,24 +72,6 @@ pub const SKIP_HINT: &str = "set STELLA_TEST_MONGO_URL to a MongoDB replica set 
 // ---------------------------------------------------------------------------------------
 // Real sample content
 
-/// Every file under `dir` ending in `.ext`, sorted.
-fn files(dir: &Path, ext: &str) -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).unwrap_or_else(|e| panic!("{}: {e}", d.display())) {
-            let p = entry.expect("directory entry").path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.extension().is_some_and(|x| x == ext) {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
 /// One parsed document of the sample.
 #[derive(Debug, Clone)]
 pub struct Doc {
@@ -112,7 +94,7 @@ pub struct Sample {
 }
 
 fn osv_docs(root: &Path, folder: &str, source: Source, ext: &str, take: usize) -> Vec<Doc> {
-    let paths = files(&root.join(folder), ext);
+    let paths = shared_data::files(&root.join(folder), &format!(".{ext}"));
     assert!(paths.len() >= take, "{folder}: too few files");
     paths
         .into_iter()

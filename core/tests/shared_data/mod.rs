@@ -15,3 +15,23 @@ pub fn dir() -> PathBuf {
     );
     dir
 }
+
+/// Every file under `dir` (recursively) whose name ends in `suffix`, sorted by path.
+/// Not every test that includes this module walks folders.
+#[allow(dead_code)]
+pub fn files(dir: &std::path::Path, suffix: &str) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap_or_else(|e| panic!("{}: {e}", d.display())) {
+            let p = entry.expect("directory entry").path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.to_string_lossy().ends_with(suffix) {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
