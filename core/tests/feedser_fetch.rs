@@ -2,16 +2,19 @@
 //! sample files, a real HTTP server on 127.0.0.1 (conditional requests, retries, rate
 //! limit, body limit, NVD API paging and resume), and the feed config file.
 
+mod loopback_http;
 mod shared_data;
 
+use loopback_http::{Reply, Server};
+
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io::Write;
+use std::net::TcpListener;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use stella_core::feedser::Source;
 use stella_core::feedser::config::{ConfigError, FeedConfig, SAMPLE_FEEDS, parse_interval};
@@ -405,152 +408,6 @@ fn a_stopped_fetch_resumes_from_its_checkpoint() {
     assert!(removed(&items).is_empty());
     assert!(done.complete);
     assert_eq!(done.cursor.documents.len(), records.len());
-}
-
-// ---------------------------------------------------------------------------------
-// A real HTTP server on 127.0.0.1:0.
-
-#[derive(Debug, Clone)]
-struct Request {
-    target: String,
-    headers: Vec<(String, String)>,
-    at: Instant,
-}
-
-impl Request {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-    fn query(&self, key: &str) -> Option<String> {
-        let q = self.target.split_once('?')?.1;
-        q.split('&').find_map(|kv| {
-            let (k, v) = kv.split_once('=')?;
-            (k == key).then(|| v.replace("%2B", "+").replace("%3A", ":"))
-        })
-    }
-}
-
-struct Reply {
-    status: u16,
-    headers: Vec<(&'static str, String)>,
-    body: Vec<u8>,
-}
-
-impl Reply {
-    fn ok(body: Vec<u8>) -> Self {
-        Self {
-            status: 200,
-            headers: Vec::new(),
-            body,
-        }
-    }
-    fn status(status: u16) -> Self {
-        Self {
-            status,
-            headers: Vec::new(),
-            body: Vec::new(),
-        }
-    }
-    fn with(mut self, name: &'static str, value: &str) -> Self {
-        self.headers.push((name, value.to_owned()));
-        self
-    }
-}
-
-type Handler = dyn Fn(&Request, usize) -> Reply + Send + Sync;
-
-struct Server {
-    addr: SocketAddr,
-    log: Arc<Mutex<Vec<Request>>>,
-    stop: Arc<AtomicBool>,
-}
-
-impl Server {
-    fn start(handler: impl Fn(&Request, usize) -> Reply + Send + Sync + 'static) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let handler: Arc<Handler> = Arc::new(handler);
-        let (log2, stop2) = (log.clone(), stop.clone());
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                if stop2.load(Ordering::SeqCst) {
-                    break;
-                }
-                let Ok(stream) = stream else { continue };
-                serve_one(stream, &handler, &log2);
-            }
-        });
-        Self { addr, log, stop }
-    }
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-    fn requests(&self) -> Vec<Request> {
-        self.log.lock().expect("log").clone()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect(self.addr);
-    }
-}
-
-fn serve_one(stream: TcpStream, handler: &Arc<Handler>, log: &Arc<Mutex<Vec<Request>>>) {
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-    let mut reader = BufReader::new(match stream.try_clone() {
-        Ok(s) => s,
-        Err(_) => return,
-    });
-    let mut line = String::new();
-    if reader.read_line(&mut line).unwrap_or(0) == 0 {
-        return;
-    }
-    let at = Instant::now();
-    let target = line.split_whitespace().nth(1).unwrap_or("/").to_owned();
-    let mut headers = Vec::new();
-    loop {
-        let mut h = String::new();
-        if reader.read_line(&mut h).unwrap_or(0) == 0 || h.trim().is_empty() {
-            break;
-        }
-        if let Some((n, v)) = h.trim_end().split_once(':') {
-            headers.push((n.trim().to_owned(), v.trim().to_owned()));
-        }
-    }
-    let request = Request {
-        target,
-        headers,
-        at,
-    };
-    let count = {
-        let mut log = log.lock().expect("log");
-        log.push(request.clone());
-        log.len() - 1
-    };
-    let reply = handler(&request, count);
-    let mut out = format!("HTTP/1.1 {} X\r\nConnection: close\r\n", reply.status);
-    if reply.status != 304 {
-        out.push_str(&format!("Content-Length: {}\r\n", reply.body.len()));
-    }
-    for (n, v) in &reply.headers {
-        out.push_str(&format!("{n}: {v}\r\n"));
-    }
-    out.push_str("\r\n");
-    let mut stream = stream;
-    let _ = stream.write_all(out.as_bytes());
-    if reply.status != 304 {
-        let _ = stream.write_all(&reply.body);
-    }
-    let _ = stream.flush();
-    let mut sink = Vec::new();
-    let _ = reader.take(0).read_to_end(&mut sink);
 }
 
 fn http_options(source: Source) -> FetchOptions {
