@@ -13,6 +13,7 @@ pub mod fetch;
 pub mod kit;
 pub mod merge;
 pub mod runner;
+pub mod schedule;
 pub mod snapshot;
 pub mod store;
 pub mod sync;

@@ -1,6 +1,7 @@
 //! `stella feeds sync` and `stella feeds import`.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
@@ -8,6 +9,8 @@ use stella_core::feedser::Source;
 use stella_core::feedser::config::FeedConfig;
 use stella_core::feedser::merge::Precedence;
 use stella_core::feedser::runner::{self, Progress, SyncReport};
+use stella_core::feedser::schedule;
+use stella_core::feedser::store::FeedStore;
 
 use super::{EXIT_PARTIAL, Output, StoreArgs, install_snapshot, now};
 use crate::paths;
@@ -31,6 +34,10 @@ pub struct SyncArgs {
     /// Summary format.
     #[arg(long, short, value_enum, default_value_t = Output::Table)]
     output: Output,
+    /// Keep running: sync each feed whenever its `interval` (default 6h) has passed since
+    /// its last success (15 minutes after a failure), sleeping in between.
+    #[arg(long, conflicts_with = "feeds")]
+    daemon: bool,
 }
 
 /// Arguments of `stella feeds import`.
@@ -73,8 +80,40 @@ pub fn run_sync(args: SyncArgs) -> anyhow::Result<u8> {
         }
     }
     let mut store = args.store.open()?;
+    if args.daemon {
+        return daemon(store.as_mut(), &config, args.db, args.output);
+    }
     let report = with_progress(|p| runner::sync(store.as_mut(), &config, &args.feeds, &now, p))?;
     finish(store.as_ref(), &report, args.db, args.output)
+}
+
+/// `sync --daemon`: syncs the feeds that are due, then sleeps until the next one is (at
+/// least 10 s, at most an hour, so a changed clock is caught up with).
+fn daemon(
+    store: &mut dyn FeedStore,
+    config: &FeedConfig,
+    db: Option<PathBuf>,
+    output: Output,
+) -> anyhow::Result<u8> {
+    loop {
+        let states = store.feed_states()?;
+        let due = schedule::due(config, &states, chrono::Utc::now());
+        if !due.is_empty() {
+            tracing::info!(feeds = ?due, "syncing due feeds");
+            let report = runner::sync(store, config, &due, &now, &mut |_| {})?;
+            finish(store, &report, db.clone(), output)?;
+        }
+        let states = store.feed_states()?;
+        let Some(next) = schedule::next_due(config, &states, chrono::Utc::now()) else {
+            anyhow::bail!("no enabled feed in the config: nothing to schedule");
+        };
+        let wait = (next - chrono::Utc::now())
+            .to_std()
+            .unwrap_or_default()
+            .clamp(Duration::from_secs(10), Duration::from_secs(3600));
+        tracing::info!(next = %next.to_rfc3339(), "sleeping until the next feed is due");
+        std::thread::sleep(wait);
+    }
 }
 
 /// `stella feeds import`.
@@ -113,7 +152,7 @@ fn with_progress<T>(work: impl FnOnce(&mut dyn FnMut(Progress<'_>)) -> T) -> T {
 
 /// Rebuilds the snapshot, prints the summary, and picks the exit code.
 fn finish(
-    store: &dyn stella_core::feedser::store::FeedStore,
+    store: &dyn FeedStore,
     report: &SyncReport,
     db: Option<PathBuf>,
     output: Output,
