@@ -13,6 +13,7 @@ pub mod import;
 pub mod inventory;
 mod json_depth;
 pub mod matcher;
+pub mod policy;
 pub mod report;
 pub mod sbom;
 pub mod scan;

@@ -1,0 +1,589 @@
+//! Mute rules: a finding that a team (or a vendor's VEX statement) has reviewed and
+//! decided not to act on, for one advisory, optionally narrowed to packages, images
+//! and namespaces, optionally until a date, with a VEX justification.
+//!
+//! [`MuteSet::compile`] checks and compiles every glob once; [`MuteSet::decide`] is a
+//! pure function of the finding, where it runs and the current time.
+
+use crate::matcher::Finding;
+use crate::verdict::ignore::{PurlGlob, parse_expires};
+use chrono::{DateTime, Utc};
+use globset::{GlobBuilder, GlobMatcher};
+use serde::{Deserialize, Serialize};
+
+/// Why a vulnerability does not affect a product, in VEX (OpenVEX / CSAF) terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Justification {
+    /// The vulnerable component is not in the product.
+    ComponentNotPresent,
+    /// The component is present but not the vulnerable code.
+    VulnerableCodeNotPresent,
+    /// The vulnerable code cannot be executed.
+    VulnerableCodeNotInExecutePath,
+    /// The vulnerable code cannot be reached with attacker-controlled input.
+    VulnerableCodeCannotBeControlledByAdversary,
+    /// Mitigations in the product already prevent exploitation.
+    InlineMitigationsAlreadyExist,
+}
+
+impl Justification {
+    /// The VEX spelling, e.g. `component_not_present`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ComponentNotPresent => "component_not_present",
+            Self::VulnerableCodeNotPresent => "vulnerable_code_not_present",
+            Self::VulnerableCodeNotInExecutePath => "vulnerable_code_not_in_execute_path",
+            Self::VulnerableCodeCannotBeControlledByAdversary => {
+                "vulnerable_code_cannot_be_controlled_by_adversary"
+            }
+            Self::InlineMitigationsAlreadyExist => "inline_mitigations_already_exist",
+        }
+    }
+
+    /// Parses the VEX spelling.
+    pub fn from_vex(text: &str) -> Option<Self> {
+        [
+            Self::ComponentNotPresent,
+            Self::VulnerableCodeNotPresent,
+            Self::VulnerableCodeNotInExecutePath,
+            Self::VulnerableCodeCannotBeControlledByAdversary,
+            Self::InlineMitigationsAlreadyExist,
+        ]
+        .into_iter()
+        .find(|j| j.as_str() == text)
+    }
+}
+
+/// Where a mute rule came from, so a muted finding can be traced to its source.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase", deny_unknown_fields)]
+pub enum Provenance {
+    /// A rule written in a policy file (or a MuteRule resource).
+    #[serde(rename_all = "camelCase")]
+    File {
+        /// The file or resource name.
+        path: String,
+        /// Zero-based position of the rule in it.
+        index: usize,
+    },
+    /// A statement of a VEX document.
+    #[serde(rename_all = "camelCase")]
+    Vex {
+        /// The document's name (its `@id`/serial number or the file it was read from).
+        document: String,
+        /// Zero-based position of the statement (OpenVEX `statements[]`, CycloneDX
+        /// `vulnerabilities[]`).
+        statement: usize,
+    },
+}
+
+/// One mute rule, as written (the MuteRule resource carries this spec unchanged).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MuteRule {
+    /// Advisory id or alias; matched against a finding's id and aliases, ignoring ASCII case.
+    pub id: String,
+    /// Glob over the finding's purl (with or without its version), see [`PurlGlob`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purl: Option<String>,
+    /// Globs over the image reference or digest; empty means every image.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<String>,
+    /// Globs over the namespace; empty means every namespace.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub namespaces: Vec<String>,
+    /// RFC 3339 instant, or a date meaning the end of that day UTC, after which the
+    /// rule no longer mutes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
+    /// Why the finding does not apply, in VEX terms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub justification: Option<Justification>,
+    /// Free-text reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Who wrote or approved the rule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
+    /// Where the rule came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<Provenance>,
+}
+
+/// Why a set of mute rules could not be compiled.
+#[derive(Debug, thiserror::Error)]
+pub enum MuteError {
+    /// One rule has a bad field.
+    #[error("mute rule {index}: {field}: {problem}")]
+    Rule {
+        /// Zero-based position of the rule in the input.
+        index: usize,
+        /// The field at fault, e.g. `images[1]`.
+        field: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+}
+
+/// A finding as the mute matcher sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct FindingRef<'a> {
+    /// The finding's advisory id.
+    pub id: &'a str,
+    /// Other ids of the same vulnerability.
+    pub aliases: &'a [String],
+    /// The affected package's purl.
+    pub purl: &'a str,
+}
+
+impl<'a> From<&'a Finding> for FindingRef<'a> {
+    fn from(finding: &'a Finding) -> Self {
+        Self {
+            id: &finding.id,
+            aliases: &finding.aliases,
+            purl: &finding.purl,
+        }
+    }
+}
+
+/// Where the finding was seen; `None` fields are unknown and never match a glob.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Context<'a> {
+    /// Image reference, e.g. `registry.example/app:1.2`.
+    pub image: Option<&'a str>,
+    /// Image digest, e.g. `sha256:…`; image globs match the reference or the digest.
+    pub digest: Option<&'a str>,
+    /// Kubernetes namespace.
+    pub namespace: Option<&'a str>,
+}
+
+/// The outcome of [`MuteSet::decide`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MuteDecision<'a> {
+    /// A live rule mutes the finding.
+    Muted(&'a MuteRule),
+    /// Only expired rules match: the finding is not muted, but the caller can say why
+    /// a mute stopped applying.
+    Expired(&'a MuteRule),
+    /// No rule matches.
+    None,
+}
+
+#[derive(Debug, Clone)]
+struct CompiledRule {
+    rule: MuteRule,
+    purl: Option<PurlGlob>,
+    images: Vec<GlobMatcher>,
+    namespaces: Vec<GlobMatcher>,
+    expires: Option<DateTime<Utc>>,
+}
+
+/// Compiled mute rules.
+#[derive(Debug, Clone, Default)]
+pub struct MuteSet {
+    rules: Vec<CompiledRule>,
+}
+
+fn rule_error(index: usize, field: impl Into<String>, problem: impl Into<String>) -> MuteError {
+    MuteError::Rule {
+        index,
+        field: field.into(),
+        problem: problem.into(),
+    }
+}
+
+/// Compiles a glob where `*` crosses `/` (image repositories have slashes).
+fn compile_glob(pattern: &str) -> Result<GlobMatcher, globset::Error> {
+    Ok(GlobBuilder::new(pattern)
+        .literal_separator(false)
+        .backslash_escape(true)
+        .build()?
+        .compile_matcher())
+}
+
+fn compile_globs(
+    index: usize,
+    field: &str,
+    patterns: &[String],
+) -> Result<Vec<GlobMatcher>, MuteError> {
+    patterns
+        .iter()
+        .enumerate()
+        .map(|(i, pattern)| {
+            if pattern.trim().is_empty() {
+                return Err(rule_error(index, format!("{field}[{i}]"), "empty pattern"));
+            }
+            compile_glob(pattern)
+                .map_err(|e| rule_error(index, format!("{field}[{i}]"), e.kind().to_string()))
+        })
+        .collect()
+}
+
+impl CompiledRule {
+    fn new(index: usize, rule: MuteRule) -> Result<Self, MuteError> {
+        if rule.id.trim().is_empty() {
+            return Err(rule_error(index, "id", "missing or empty"));
+        }
+        let purl = match rule.purl.as_deref() {
+            None => None,
+            Some(p) if p.trim().is_empty() => {
+                return Err(rule_error(index, "purl", "empty pattern"));
+            }
+            Some(p) => Some(
+                PurlGlob::new(p).map_err(|e| rule_error(index, "purl", e.kind().to_string()))?,
+            ),
+        };
+        let images = compile_globs(index, "images", &rule.images)?;
+        let namespaces = compile_globs(index, "namespaces", &rule.namespaces)?;
+        let expires = match rule.expires.as_deref().map(str::trim) {
+            None => None,
+            Some(text) => Some(parse_expires(text).ok_or_else(|| {
+                rule_error(
+                    index,
+                    "expires",
+                    format!("{text:?} is neither an RFC 3339 time nor a YYYY-MM-DD date"),
+                )
+            })?),
+        };
+        Ok(Self {
+            rule,
+            purl,
+            images,
+            namespaces,
+            expires,
+        })
+    }
+
+    fn matches(&self, finding: &FindingRef<'_>, context: &Context<'_>) -> bool {
+        let id = self.rule.id.trim();
+        let id_matches = finding.id.eq_ignore_ascii_case(id)
+            || finding.aliases.iter().any(|a| a.eq_ignore_ascii_case(id));
+        id_matches
+            && self.purl.as_ref().is_none_or(|g| g.is_match(finding.purl))
+            && (self.images.is_empty()
+                || self.images.iter().any(|g| {
+                    context.image.is_some_and(|i| g.is_match(i))
+                        || context.digest.is_some_and(|d| g.is_match(d))
+                }))
+            && (self.namespaces.is_empty()
+                || context
+                    .namespace
+                    .is_some_and(|n| self.namespaces.iter().any(|g| g.is_match(n))))
+    }
+
+    /// Expired once `now` is past `expires` (a rule expiring "now" still applies).
+    fn is_expired(&self, now: DateTime<Utc>) -> bool {
+        self.expires.is_some_and(|e| e < now)
+    }
+}
+
+impl MuteSet {
+    /// Checks and compiles `rules`; errors name the rule's position and field.
+    pub fn compile(rules: impl IntoIterator<Item = MuteRule>) -> Result<Self, MuteError> {
+        let rules = rules
+            .into_iter()
+            .enumerate()
+            .map(|(index, rule)| CompiledRule::new(index, rule))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self { rules })
+    }
+
+    /// How many rules the set holds.
+    pub fn len(&self) -> usize {
+        self.rules.len()
+    }
+
+    /// Whether the set holds no rules.
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// The rules, in input order.
+    pub fn rules(&self) -> impl Iterator<Item = &MuteRule> {
+        self.rules.iter().map(|c| &c.rule)
+    }
+
+    /// The first live rule (in input order) that matches; failing that, the first
+    /// expired one, which does not mute.
+    pub fn decide(
+        &self,
+        finding: &FindingRef<'_>,
+        context: &Context<'_>,
+        now: DateTime<Utc>,
+    ) -> MuteDecision<'_> {
+        let mut expired = None;
+        for compiled in self.rules.iter().filter(|c| c.matches(finding, context)) {
+            if !compiled.is_expired(now) {
+                return MuteDecision::Muted(&compiled.rule);
+            }
+            expired.get_or_insert(&compiled.rule);
+        }
+        expired.map_or(MuteDecision::None, MuteDecision::Expired)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn rule(id: &str) -> MuteRule {
+        MuteRule {
+            id: id.to_owned(),
+            ..MuteRule::default()
+        }
+    }
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 6, 1, 12, 0, 0).unwrap()
+    }
+
+    fn decide_one(rule: MuteRule, finding: FindingRef<'_>, context: Context<'_>) -> bool {
+        let set = MuteSet::compile([rule]).unwrap();
+        matches!(
+            set.decide(&finding, &context, now()),
+            MuteDecision::Muted(_)
+        )
+    }
+
+    const NO_ALIASES: &[String] = &[];
+
+    fn finding<'a>(id: &'a str, aliases: &'a [String], purl: &'a str) -> FindingRef<'a> {
+        FindingRef { id, aliases, purl }
+    }
+
+    #[test]
+    fn id_table() {
+        let aliases = vec!["GHSA-xxxx-yyyy-zzzz".to_owned(), "cve-2024-9".to_owned()];
+        let cases: &[(&str, &str, bool)] = &[
+            ("CVE-2024-1", "CVE-2024-1", true),
+            ("cve-2024-1", "CVE-2024-1", true),
+            (" CVE-2024-1 ", "CVE-2024-1", true),
+            ("CVE-2024-2", "CVE-2024-1", false),
+            ("ghsa-XXXX-yyyy-zzzz", "CVE-2024-1", true),
+            ("CVE-2024-9", "CVE-2024-1", true),
+            ("CVE-2024-1x", "CVE-2024-1", false),
+        ];
+        for &(rule_id, finding_id, expected) in cases {
+            let got = decide_one(
+                rule(rule_id),
+                finding(finding_id, &aliases, "pkg:npm/a@1"),
+                Context::default(),
+            );
+            assert_eq!(got, expected, "rule {rule_id} vs finding {finding_id}");
+        }
+    }
+
+    #[test]
+    fn purl_table() {
+        let cases: &[(&str, &str, bool)] = &[
+            ("pkg:pypi/*", "pkg:pypi/requests@2.0.0", true),
+            ("pkg:pypi/requests", "pkg:pypi/requests@2.0.0", true),
+            ("pkg:pypi/requests@2.0.0", "pkg:pypi/requests@2.0.0", true),
+            ("pkg:pypi/requests@2.0.0", "pkg:pypi/requests@2.0.1", false),
+            ("pkg:npm/*", "pkg:pypi/requests@2.0.0", false),
+            ("pkg:npm/%40scope/*", "pkg:npm/%40scope/pkg@1.0.0", true),
+            (
+                "pkg:deb/debian/openssl",
+                "pkg:deb/debian/openssl@3.0.11-1?arch=amd64",
+                true,
+            ),
+        ];
+        for &(pattern, purl, expected) in cases {
+            let mut r = rule("CVE-1");
+            r.purl = Some(pattern.to_owned());
+            let got = decide_one(r, finding("CVE-1", NO_ALIASES, purl), Context::default());
+            assert_eq!(got, expected, "pattern {pattern} vs {purl}");
+        }
+    }
+
+    #[test]
+    fn images_table() {
+        let image = Some("registry.example/team/app:1.2");
+        let digest = Some("sha256:abcd");
+        let cases: &[(&[&str], Option<&str>, Option<&str>, bool)] = &[
+            (&[], None, None, true),
+            (&["registry.example/team/*"], image, None, true),
+            (&["registry.example/other/*"], image, None, false),
+            (&["registry.example/other/*", "*/app:*"], image, None, true),
+            (&["sha256:abcd"], image, digest, true),
+            (&["sha256:ab*"], None, digest, true),
+            (&["registry.example/*"], None, None, false),
+        ];
+        for &(globs, image, digest, expected) in cases {
+            let mut r = rule("CVE-1");
+            r.images = globs.iter().map(|g| (*g).to_owned()).collect();
+            let context = Context {
+                image,
+                digest,
+                namespace: None,
+            };
+            let got = decide_one(r, finding("CVE-1", NO_ALIASES, "pkg:npm/a@1"), context);
+            assert_eq!(got, expected, "{globs:?} vs {image:?}/{digest:?}");
+        }
+    }
+
+    #[test]
+    fn namespaces_table() {
+        let cases: &[(&[&str], Option<&str>, bool)] = &[
+            (&[], None, true),
+            (&[], Some("prod"), true),
+            (&["prod"], Some("prod"), true),
+            (&["prod"], Some("production"), false),
+            (&["team-*"], Some("team-a"), true),
+            (&["team-*"], None, false),
+            (&["dev", "staging"], Some("staging"), true),
+        ];
+        for &(globs, namespace, expected) in cases {
+            let mut r = rule("CVE-1");
+            r.namespaces = globs.iter().map(|g| (*g).to_owned()).collect();
+            let context = Context {
+                namespace,
+                ..Context::default()
+            };
+            let got = decide_one(r, finding("CVE-1", NO_ALIASES, "pkg:npm/a@1"), context);
+            assert_eq!(got, expected, "{globs:?} vs {namespace:?}");
+        }
+    }
+
+    #[test]
+    fn expiry_table() {
+        let cases: &[(&str, bool)] = &[
+            ("2026-06-01", false),
+            ("2026-05-31", true),
+            ("2026-06-01T12:00:00Z", false),
+            ("2026-06-01T11:59:59Z", true),
+            ("2026-06-01T13:00:00+02:00", true),
+            ("2030-01-01", false),
+        ];
+        for &(expires, expired) in cases {
+            let mut r = rule("CVE-1");
+            r.expires = Some(expires.to_owned());
+            let set = MuteSet::compile([r]).unwrap();
+            let decision = set.decide(
+                &finding("CVE-1", NO_ALIASES, "pkg:npm/a@1"),
+                &Context::default(),
+                now(),
+            );
+            match decision {
+                MuteDecision::Expired(_) => assert!(expired, "{expires} should still mute"),
+                MuteDecision::Muted(_) => assert!(!expired, "{expires} should be expired"),
+                MuteDecision::None => panic!("{expires}: rule should match"),
+            }
+        }
+    }
+
+    #[test]
+    fn live_rule_beats_expired_and_first_live_wins() {
+        let mut expired = rule("CVE-1");
+        expired.expires = Some("2020-01-01".to_owned());
+        expired.reason = Some("old".to_owned());
+        let mut live = rule("CVE-1");
+        live.reason = Some("live".to_owned());
+        let mut second = rule("CVE-1");
+        second.reason = Some("second".to_owned());
+        let set = MuteSet::compile([expired.clone(), live, second]).unwrap();
+        let f = finding("CVE-1", NO_ALIASES, "pkg:npm/a@1");
+        match set.decide(&f, &Context::default(), now()) {
+            MuteDecision::Muted(r) => assert_eq!(r.reason.as_deref(), Some("live")),
+            other => panic!("{other:?}"),
+        }
+        let only_expired = MuteSet::compile([expired]).unwrap();
+        match only_expired.decide(&f, &Context::default(), now()) {
+            MuteDecision::Expired(r) => assert_eq!(r.reason.as_deref(), Some("old")),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            only_expired.decide(
+                &finding("CVE-2", NO_ALIASES, "x"),
+                &Context::default(),
+                now()
+            ),
+            MuteDecision::None
+        );
+    }
+
+    #[test]
+    fn compile_errors_name_index_and_field() {
+        let mut bad_purl = rule("A");
+        bad_purl.purl = Some("pkg:npm/[".to_owned());
+        let mut bad_image = rule("A");
+        bad_image.images = vec!["ok/*".to_owned(), "{unclosed".to_owned()];
+        let mut bad_ns = rule("A");
+        bad_ns.namespaces = vec![" ".to_owned()];
+        let mut bad_expiry = rule("A");
+        bad_expiry.expires = Some("next week".to_owned());
+        let cases = [
+            (rule(" "), "id"),
+            (bad_purl, "purl"),
+            (bad_image, "images[1]"),
+            (bad_ns, "namespaces[0]"),
+            (bad_expiry, "expires"),
+        ];
+        for (bad, field) in cases {
+            let err = MuteSet::compile([rule("OK"), rule("OK"), bad]).unwrap_err();
+            let MuteError::Rule {
+                index, field: got, ..
+            } = &err;
+            assert_eq!((*index, got.as_str()), (2, field), "{err}");
+            assert!(
+                err.to_string()
+                    .starts_with(&format!("mute rule 2: {field}:")),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn serde_is_camel_case_and_strict() {
+        let json = r#"{"id":"CVE-1","purl":"pkg:npm/*","images":["a/*"],"namespaces":["prod"],
+            "expires":"2026-01-01","justification":"vulnerable_code_not_in_execute_path",
+            "reason":"r","author":"alice",
+            "provenance":{"kind":"vex","document":"vendor.json","statement":3}}"#;
+        let parsed: MuteRule = serde_json::from_str(json).unwrap();
+        assert_eq!(
+            parsed.justification,
+            Some(Justification::VulnerableCodeNotInExecutePath)
+        );
+        assert_eq!(
+            parsed.provenance,
+            Some(Provenance::Vex {
+                document: "vendor.json".to_owned(),
+                statement: 3
+            })
+        );
+        let back: MuteRule =
+            serde_json::from_str(&serde_json::to_string(&parsed).unwrap()).unwrap();
+        assert_eq!(back, parsed);
+        assert!(serde_json::from_str::<MuteRule>(r#"{"id":"A","purls":"x"}"#).is_err());
+        assert!(serde_json::from_str::<MuteRule>(r#"{"purl":"x"}"#).is_err());
+        assert!(
+            serde_json::from_str::<MuteRule>(r#"{"id":"A","justification":"because"}"#).is_err()
+        );
+        let file: MuteRule = serde_json::from_str(
+            r#"{"id":"A","provenance":{"kind":"file","path":"mutes.yaml","index":0}}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            file.provenance,
+            Some(Provenance::File { index: 0, .. })
+        ));
+    }
+
+    #[test]
+    fn justification_names_round_trip() {
+        for name in [
+            "component_not_present",
+            "vulnerable_code_not_present",
+            "vulnerable_code_not_in_execute_path",
+            "vulnerable_code_cannot_be_controlled_by_adversary",
+            "inline_mitigations_already_exist",
+        ] {
+            let j = Justification::from_vex(name).unwrap();
+            assert_eq!(j.as_str(), name);
+            assert_eq!(serde_json::to_string(&j).unwrap(), format!("\"{name}\""));
+        }
+        assert_eq!(Justification::from_vex("code_not_present"), None);
+    }
+}
