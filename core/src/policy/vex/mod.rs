@@ -149,15 +149,33 @@ pub(crate) fn parse_timestamp(
 /// package: glob metacharacters are escaped, and a purl without qualifiers also
 /// matches installed purls that carry qualifiers or a subpath.
 pub fn purl_pattern(purl: &str) -> String {
-    let mut out = String::with_capacity(purl.len() + 8);
-    for c in purl.trim().chars() {
+    let purl = purl.trim();
+    let escape = |c: char, out: &mut String| {
         if matches!(c, '*' | '?' | '[' | ']' | '{' | '}' | '\\' | ',') {
             out.push('\\');
         }
         out.push(c);
+    };
+    let mut out = String::with_capacity(purl.len() + 16);
+    let mut chars: Vec<char> = purl.chars().collect();
+    // globset has no empty alternative, so "optionally qualifiers" is spelled by
+    // repeating the last character: `…@1` becomes `…@{1,1[?#]*}`.
+    let last = if purl.contains(['?', '#']) {
+        None
+    } else {
+        chars.pop()
+    };
+    for c in chars {
+        escape(c, &mut out);
     }
-    if !purl.contains(['?', '#']) {
-        out.push_str("{,\\?*,#*}");
+    if let Some(c) = last {
+        let mut one = String::new();
+        escape(c, &mut one);
+        out.push('{');
+        out.push_str(&one);
+        out.push(',');
+        out.push_str(&one);
+        out.push_str("[?#]*}");
     }
     out
 }
