@@ -402,7 +402,8 @@ mod tests {
     fn images_table() {
         let image = Some("registry.example/team/app:1.2");
         let digest = Some("sha256:abcd");
-        let cases: &[(&[&str], Option<&str>, Option<&str>, bool)] = &[
+        type Case<'a> = (&'a [&'a str], Option<&'a str>, Option<&'a str>, bool);
+        let cases: &[Case<'_>] = &[
             (&[], None, None, true),
             (&["registry.example/team/*"], image, None, true),
             (&["registry.example/other/*"], image, None, false),
