@@ -308,7 +308,7 @@ fn openvex_errors_carry_a_json_path() {
         ),
         (
             format!(
-                "{{{ctx},\"statements\":[{{\"vulnerability\":{{\"aliases\":[]}},\"products\":[{{\"@id\":\"pkg:npm/a@1\"}}],\"status\":\"fixed\"}}]}}"
+                "{{{ctx},\"statements\":[{{\"vulnerability\":{{\"@id\":\"https://nvd.nist.gov/vuln/detail/CVE-1\",\"aliases\":[]}},\"products\":[{{\"@id\":\"pkg:npm/a@1\"}}],\"status\":\"fixed\"}}]}}"
             ),
             "statements[0].vulnerability",
         ),

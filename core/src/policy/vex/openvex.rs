@@ -52,8 +52,6 @@ enum Vulnerability {
     Object {
         #[serde(default)]
         name: Option<String>,
-        #[serde(rename = "@id", default)]
-        id: Option<String>,
         #[serde(default)]
         aliases: Vec<String>,
     },
@@ -124,9 +122,8 @@ pub fn parse(bytes: &[u8], name: &str, limits: &VexLimits) -> Result<VexImport, 
         let at = |field: &str| format!("statements[{index}].{field}");
         let (primary, aliases) = match &statement.vulnerability {
             Vulnerability::Name(name) => (Some(name.as_str()), &[][..]),
-            Vulnerability::Object { name, id, aliases } => {
-                (name.as_deref().or(id.as_deref()), aliases.as_slice())
-            }
+            // `@id` is an IRI (e.g. an NVD page), not an id findings carry: `name` is required.
+            Vulnerability::Object { name, aliases } => (name.as_deref(), aliases.as_slice()),
         };
         let primary = primary
             .map(str::trim)
