@@ -573,6 +573,39 @@ mod tests {
     }
 
     #[test]
+    fn findings_from_the_matcher_are_decided_on_id_aliases_and_purl() {
+        let found = Finding {
+            id: "GHSA-aaaa-bbbb-cccc".to_owned(),
+            aliases: vec!["CVE-2024-7".to_owned()],
+            advisories: vec!["GHSA-aaaa-bbbb-cccc".to_owned()],
+            component_ref: "ref".to_owned(),
+            package_name: "lodash".to_owned(),
+            purl: "pkg:npm/lodash@4.17.20".to_owned(),
+            installed_version: "4.17.20".to_owned(),
+            fixed_versions: vec!["4.17.21".to_owned()],
+            severity: crate::advisory::Severity::High,
+            cvss: None,
+            summary: None,
+            layer_digest: None,
+        };
+        let mut r = rule("cve-2024-7");
+        r.purl = Some("pkg:npm/lodash".to_owned());
+        let set = MuteSet::compile([r]).unwrap();
+        assert!(matches!(
+            set.decide(&FindingRef::from(&found), &Context::default(), now()),
+            MuteDecision::Muted(_)
+        ));
+        let other = Finding {
+            purl: "pkg:npm/underscore@1.0.0".to_owned(),
+            ..found
+        };
+        assert_eq!(
+            set.decide(&FindingRef::from(&other), &Context::default(), now()),
+            MuteDecision::None
+        );
+    }
+
+    #[test]
     fn justification_names_round_trip() {
         for name in [
             "component_not_present",
