@@ -6,10 +6,8 @@
 //! CycloneDX justifications are mapped to the nearest VEX justification and the
 //! original name is kept in the reason.
 
-use super::{
-    Claim, VexError, VexImport, VexLimits, parse_json, parse_timestamp, purl_pattern, resolve,
-};
-use crate::policy::mute::{Justification, MuteRule, Provenance};
+use super::{Claim, VexError, VexImport, VexLimits, mutes, parse_json, parse_timestamp, resolve};
+use crate::policy::mute::Justification;
 use serde::Deserialize;
 use std::collections::HashMap;
 
@@ -171,7 +169,7 @@ pub fn parse(bytes: &[u8], name: &str, limits: &VexLimits) -> Result<VexImport, 
         )?;
         let analysis = vulnerability.analysis.as_ref();
         let state = analysis.and_then(|a| a.state.as_deref());
-        let mutes = match state {
+        let muting = match state {
             Some("not_affected" | "false_positive" | "resolved") => true,
             Some("exploitable" | "in_triage" | "resolved_with_pedigree") | None => false,
             Some(other) => {
@@ -206,17 +204,18 @@ pub fn parse(bytes: &[u8], name: &str, limits: &VexLimits) -> Result<VexImport, 
         for affects in &vulnerability.affects {
             let reference = affects.reference.trim();
             let purl = resolve_ref(reference, &refs);
-            let outcome = match (mutes, purl) {
+            let outcome = match (muting, purl) {
                 (false, _) => Err(format!("state {state_text} does not mute")),
                 (true, None) => Err(format!(
                     "affects ref {reference:?} does not resolve to a purl"
                 )),
-                (true, Some(purl)) => Ok(rules(
-                    id,
-                    &vulnerability.references,
+                (true, Some(purl)) => Ok(mutes(
+                    std::iter::once(id)
+                        .chain(vulnerability.references.iter().map(|r| r.id.as_str())),
                     purl,
                     justification,
                     &reason,
+                    None,
                     name,
                     index,
                 )),
@@ -244,38 +243,4 @@ fn resolve_ref<'a>(reference: &'a str, refs: &HashMap<&'a str, &'a str>) -> Opti
     }
     let fragment = reference.strip_prefix("urn:cdx:")?.split_once('#')?.1;
     refs.get(fragment).copied()
-}
-
-fn rules(
-    id: &str,
-    references: &[Reference],
-    purl: &str,
-    justification: Option<Justification>,
-    reason: &str,
-    document: &str,
-    statement: usize,
-) -> Vec<MuteRule> {
-    let mut ids: Vec<&str> = vec![id];
-    for alias in references
-        .iter()
-        .map(|r| r.id.trim())
-        .filter(|a| !a.is_empty())
-    {
-        if !ids.iter().any(|known| known.eq_ignore_ascii_case(alias)) {
-            ids.push(alias);
-        }
-    }
-    ids.into_iter()
-        .map(|id| MuteRule {
-            id: id.to_owned(),
-            purl: Some(purl_pattern(purl)),
-            justification,
-            reason: Some(reason.to_owned()),
-            provenance: Some(Provenance::Vex {
-                document: document.to_owned(),
-                statement,
-            }),
-            ..MuteRule::default()
-        })
-        .collect()
 }

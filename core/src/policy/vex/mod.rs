@@ -9,7 +9,7 @@
 pub mod cyclonedx;
 pub mod openvex;
 
-use crate::policy::mute::MuteRule;
+use crate::policy::mute::{Justification, MuteRule, Provenance};
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
@@ -239,4 +239,38 @@ pub(crate) fn resolve(claims: Vec<Claim>, document_id: Option<String>) -> VexImp
         }
     }
     import
+}
+
+/// One mute per vulnerability id and alias (first spelling kept, case ignored), so a
+/// finding known by any of them is covered; `ids` starts with the statement's own id.
+pub(crate) fn mutes<'a>(
+    ids: impl IntoIterator<Item = &'a str>,
+    purl: &str,
+    justification: Option<Justification>,
+    reason: &str,
+    author: Option<&str>,
+    document: &str,
+    statement: usize,
+) -> Vec<MuteRule> {
+    let mut unique: Vec<&str> = Vec::new();
+    for id in ids.into_iter().map(str::trim).filter(|i| !i.is_empty()) {
+        if !unique.iter().any(|known| known.eq_ignore_ascii_case(id)) {
+            unique.push(id);
+        }
+    }
+    unique
+        .into_iter()
+        .map(|id| MuteRule {
+            id: id.to_owned(),
+            purl: Some(purl_pattern(purl)),
+            justification,
+            reason: Some(reason.to_owned()),
+            author: author.map(str::to_owned),
+            provenance: Some(Provenance::Vex {
+                document: document.to_owned(),
+                statement,
+            }),
+            ..MuteRule::default()
+        })
+        .collect()
 }

@@ -7,10 +7,8 @@
 //! unknown statuses and justifications are errors, because guessing could mute a
 //! real finding.
 
-use super::{
-    Claim, VexError, VexImport, VexLimits, parse_json, parse_timestamp, purl_pattern, resolve,
-};
-use crate::policy::mute::{Justification, MuteRule, Provenance};
+use super::{Claim, VexError, VexImport, VexLimits, mutes, parse_json, parse_timestamp, resolve};
+use crate::policy::mute::Justification;
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
@@ -187,26 +185,24 @@ pub fn parse(bytes: &[u8], name: &str, limits: &VexLimits) -> Result<VexImport, 
                     // The spec requires one of them; muting without a reason is not reviewable.
                     Err("not_affected without justification or impact_statement".to_owned())
                 }
-                (Status::NotAffected, Some(purl)) => Ok(rules(
-                    primary,
-                    aliases,
+                (Status::NotAffected, Some(purl)) => Ok(mutes(
+                    std::iter::once(primary).chain(aliases.iter().map(String::as_str)),
                     purl,
                     justification,
                     statement
                         .impact_statement
-                        .clone()
-                        .unwrap_or_else(|| "not affected per VEX".to_owned()),
-                    &document.author,
+                        .as_deref()
+                        .unwrap_or("not affected per VEX"),
+                    document.author.as_deref(),
                     name,
                     index,
                 )),
-                (Status::Fixed, Some(purl)) => Ok(rules(
-                    primary,
-                    aliases,
+                (Status::Fixed, Some(purl)) => Ok(mutes(
+                    std::iter::once(primary).chain(aliases.iter().map(String::as_str)),
                     purl,
                     justification,
-                    "fixed per VEX".to_owned(),
-                    &document.author,
+                    "fixed per VEX",
+                    document.author.as_deref(),
                     name,
                     index,
                 )),
@@ -225,38 +221,4 @@ pub fn parse(bytes: &[u8], name: &str, limits: &VexLimits) -> Result<VexImport, 
 
 fn note(text: Option<&str>) -> String {
     text.map(|t| format!(": {t}")).unwrap_or_default()
-}
-
-/// One mute per vulnerability id and alias, so a finding known by either is covered.
-#[allow(clippy::too_many_arguments)]
-fn rules(
-    primary: &str,
-    aliases: &[String],
-    purl: &str,
-    justification: Option<Justification>,
-    reason: String,
-    author: &Option<String>,
-    document: &str,
-    statement: usize,
-) -> Vec<MuteRule> {
-    let mut ids: Vec<&str> = vec![primary];
-    for alias in aliases.iter().map(|a| a.trim()).filter(|a| !a.is_empty()) {
-        if !ids.iter().any(|id| id.eq_ignore_ascii_case(alias)) {
-            ids.push(alias);
-        }
-    }
-    ids.into_iter()
-        .map(|id| MuteRule {
-            id: id.to_owned(),
-            purl: Some(purl_pattern(purl)),
-            justification,
-            reason: Some(reason.clone()),
-            author: author.clone(),
-            provenance: Some(Provenance::Vex {
-                document: document.to_owned(),
-                statement,
-            }),
-            ..MuteRule::default()
-        })
-        .collect()
 }
