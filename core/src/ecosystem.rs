@@ -244,9 +244,20 @@ fn major(v: &str) -> &str {
     v.split('.').next().unwrap_or(v)
 }
 
-fn debian_codename(name: &str) -> Option<&'static str> {
-    Some(match name {
+/// The version number of a Debian release codename, any case (`bullseye` → `11`).
+pub(crate) fn debian_codename(codename: &str) -> Option<&'static str> {
+    Some(match codename.to_ascii_lowercase().as_str() {
         "buzz" => "1.1",
+        "rex" => "1.2",
+        "bo" => "1.3",
+        "hamm" => "2.0",
+        "slink" => "2.1",
+        "potato" => "2.2",
+        "woody" => "3.0",
+        "sarge" => "3.1",
+        "etch" => "4",
+        "lenny" => "5",
+        "squeeze" => "6",
         "wheezy" => "7",
         "jessie" => "8",
         "stretch" => "9",

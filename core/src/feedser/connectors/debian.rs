@@ -82,28 +82,7 @@ impl Default for TrackerLimits {
 
 /// The OSV version number of a Debian release codename (`bullseye` → `11`).
 pub fn codename_version(codename: &str) -> Option<&'static str> {
-    Some(match codename.to_ascii_lowercase().as_str() {
-        "buzz" => "1.1",
-        "rex" => "1.2",
-        "bo" => "1.3",
-        "hamm" => "2.0",
-        "slink" => "2.1",
-        "potato" => "2.2",
-        "woody" => "3.0",
-        "sarge" => "3.1",
-        "etch" => "4",
-        "lenny" => "5",
-        "squeeze" => "6",
-        "wheezy" => "7",
-        "jessie" => "8",
-        "stretch" => "9",
-        "buster" => "10",
-        "bullseye" => "11",
-        "bookworm" => "12",
-        "trixie" => "13",
-        "forky" => "14",
-        _ => return None,
-    })
+    crate::ecosystem::debian_codename(codename)
 }
 
 /// The release in Debian LTS on `date`, for DLA package lines without `[release]`.
