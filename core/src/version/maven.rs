@@ -317,10 +317,14 @@ mod tests {
     }
 
     proptest! {
+        // Maven's own order is not transitive (a string item sorts below any `-` sub-list:
+        // `5.sp-0` < `5-alpha` < `5` < `5.sp`), and we follow Maven, so only reflexivity and
+        // antisymmetry hold for arbitrary versions; the fixed cases above pin the order.
         #[test]
-        fn total_order(a in arb(), b in arb(), c in arb()) {
-            let (a, b, c) = (p(&a), p(&b), p(&c));
-            crate::version::order_laws(&a, &b, &c)?;
+        fn reflexive_and_antisymmetric(a in arb(), b in arb()) {
+            let (a, b) = (p(&a), p(&b));
+            prop_assert_eq!(a.cmp(&a), Ordering::Equal);
+            prop_assert_eq!(a.cmp(&b), b.cmp(&a).reverse());
         }
 
         #[test]
