@@ -23,7 +23,9 @@ use super::cvss::{self, CvssScore};
 use super::osv::{Affected, OsvRecord, SeverityEntry};
 
 /// Qualitative severity, ordered from least to most severe.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// No severity is known.

@@ -9,10 +9,11 @@ use crate::matcher::Finding;
 use crate::verdict::ignore::{PurlGlob, parse_expires};
 use chrono::{DateTime, Utc};
 use globset::{GlobBuilder, GlobMatcher};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Why a vulnerability does not affect a product, in VEX (OpenVEX / CSAF) terms.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Justification {
     /// The vulnerable component is not in the product.
@@ -56,7 +57,7 @@ impl Justification {
 }
 
 /// Where a mute rule came from, so a muted finding can be traced to its source.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "camelCase", deny_unknown_fields)]
 pub enum Provenance {
     /// A rule written in a policy file (or a MuteRule resource).
@@ -79,7 +80,7 @@ pub enum Provenance {
 }
 
 /// One mute rule, as written (the MuteRule resource carries this spec unchanged).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MuteRule {
     /// Advisory id or alias; matched against a finding's id and aliases, ignoring ASCII case.

@@ -9,15 +9,16 @@ pub mod sarif;
 pub mod table;
 
 use crate::matcher::{Finding, MatchStats};
+use crate::policy::document::Action;
 use crate::sbom::SbomFormat;
-use crate::verdict::{Status, Verdict};
+use crate::verdict::{DecidedFinding, Status, Verdict};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::cmp::Ordering;
 use std::collections::BTreeSet;
 
 /// Version of the JSON report layout; bumped on incompatible changes.
-pub const SCHEMA_VERSION: &str = "1";
+pub const SCHEMA_VERSION: &str = "2";
 
 /// Everything a scan produced, ready to render.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -33,8 +34,9 @@ pub struct ScanReport {
     pub sbom: SbomInfo,
     /// The advisory database used.
     pub database: DatabaseInfo,
-    /// Kept findings (after ignores), in [`finding_order`].
-    pub findings: Vec<Finding>,
+    /// Findings the policy fails or warns on, each with its action and rule, in
+    /// [`finding_order`].
+    pub findings: Vec<DecidedFinding>,
     /// The policy verdict.
     pub verdict: Verdict,
     /// Headline numbers.
@@ -100,14 +102,20 @@ pub struct DatabaseInfo {
 pub struct Summary {
     /// Components in the SBOM.
     pub components: usize,
-    /// Distinct purls with at least one kept finding.
+    /// Distinct purls with at least one `fail` or `warn` finding.
     pub vulnerable_components: usize,
-    /// Kept findings.
+    /// Findings with action `fail` or `warn`.
     pub findings: usize,
-    /// Findings dropped by ignore rules or `ignore_unfixed`.
+    /// Findings with action `fail`.
+    pub failing: usize,
+    /// Findings with action `warn`.
+    pub warning: usize,
+    /// Findings with action `ignore`.
     pub ignored: usize,
-    /// Ignore entries that have expired.
-    pub expired_ignores: usize,
+    /// Muted findings.
+    pub muted: usize,
+    /// Mute rules that have expired.
+    pub expired_mutes: usize,
     /// The verdict's status.
     pub status: Status,
 }
@@ -122,17 +130,21 @@ impl ScanReport {
         verdict: Verdict,
     ) -> Self {
         let mut findings = verdict.findings.clone();
-        findings.sort_by(finding_order);
+        findings.sort_by(|a, b| finding_order(&a.finding, &b.finding));
+        let count = |action| findings.iter().filter(|f| f.action == action).count();
         let summary = Summary {
             components: sbom.components,
             vulnerable_components: findings
                 .iter()
-                .map(|f| f.purl.as_str())
+                .map(|f| f.finding.purl.as_str())
                 .collect::<BTreeSet<_>>()
                 .len(),
             findings: findings.len(),
+            failing: count(Action::Fail),
+            warning: count(Action::Warn),
             ignored: verdict.ignored.len(),
-            expired_ignores: verdict.expired_ignores.len(),
+            muted: verdict.muted.len(),
+            expired_mutes: verdict.expired_mutes.len(),
             status: verdict.status,
         };
         Self {
@@ -279,7 +291,7 @@ mod tests {
     #[test]
     fn json_has_required_fields() {
         let json: serde_json::Value = serde_json::from_str(&to_json(&sample())).unwrap();
-        assert_eq!(json["schemaVersion"], "1");
+        assert_eq!(json["schemaVersion"], "2");
         assert_eq!(json["tool"]["name"], "stella");
         assert_eq!(json["tool"]["version"], "0.1.0");
         assert_eq!(json["subject"], "registry.example/app:1.0");
@@ -305,14 +317,26 @@ mod tests {
             serde_json::json!(["2.1", "3.0"])
         );
         assert_eq!(findings[0]["severity"], "critical");
+        assert_eq!(findings[0]["action"], "fail");
+        assert_eq!(findings[0]["rule"], "fail-on-high");
+        assert_eq!(low["action"], "warn");
+        assert_eq!(low["rule"], "(default)");
 
         let verdict = &json["verdict"];
         assert_eq!(verdict["status"], "fail");
-        assert_eq!(verdict["failOn"], "high");
-        assert_eq!(verdict["reasons"].as_array().unwrap().len(), 2);
-        assert_eq!(verdict["ignored"][0]["finding"]["id"], "CVE-2024-3");
-        assert_eq!(verdict["ignored"][0]["reason"]["kind"], "ignoreRule");
-        assert_eq!(verdict["expiredIgnores"][0]["id"], "OLD");
+        assert_eq!(verdict["policy"]["name"], "stella-cli-flags");
+        assert_eq!(verdict["policy"]["generated"], true);
+        assert!(verdict["policy"]["digest"].as_str().unwrap().starts_with("sha256:"));
+        let rules = verdict["rules"].as_array().unwrap();
+        assert_eq!(rules.len(), 2);
+        assert_eq!(rules[0]["name"], "fail-on-high");
+        assert_eq!(rules[0]["findings"], 2);
+        assert_eq!(rules[1]["name"], "(default)");
+        assert!(rules[1]["index"].is_null());
+        assert_eq!(verdict["muted"][0]["finding"]["id"], "CVE-2024-3");
+        assert_eq!(verdict["muted"][0]["mute"]["reason"], "test");
+        assert_eq!(verdict["muted"][0]["mute"]["provenance"]["kind"], "file");
+        assert_eq!(verdict["expiredMutes"][0]["mute"]["id"], "OLD");
         assert_eq!(verdict["counts"]["critical"], 2);
         assert_eq!(verdict["counts"]["low"], 1);
         assert_eq!(verdict["counts"]["medium"], 0);
@@ -323,8 +347,11 @@ mod tests {
         assert_eq!(summary["components"], 42);
         assert_eq!(summary["vulnerableComponents"], 2);
         assert_eq!(summary["findings"], 3);
-        assert_eq!(summary["ignored"], 1);
-        assert_eq!(summary["expiredIgnores"], 1);
+        assert_eq!(summary["failing"], 2);
+        assert_eq!(summary["warning"], 1);
+        assert_eq!(summary["ignored"], 0);
+        assert_eq!(summary["muted"], 1);
+        assert_eq!(summary["expiredMutes"], 1);
         assert_eq!(summary["status"], "fail");
     }
 
@@ -332,7 +359,12 @@ mod tests {
     fn json_is_deterministic_regardless_of_input_order() {
         let one = to_json(&sample());
         assert_eq!(one, to_json(&sample()));
-        let mut findings = sample().verdict.findings;
+        let mut findings: Vec<Finding> = sample()
+            .verdict
+            .findings
+            .into_iter()
+            .map(|d| d.finding)
+            .collect();
         findings.reverse();
         let reversed = report(
             findings,
@@ -341,19 +373,21 @@ mod tests {
                 ..VerdictConfig::default()
             },
         );
-        let ids = |r: &ScanReport| r.findings.iter().map(|f| f.id.clone()).collect::<Vec<_>>();
+        let ids = |r: &ScanReport| r.findings.iter().map(|f| f.finding.id.clone()).collect::<Vec<_>>();
         assert_eq!(ids(&reversed), ids(&sample()));
     }
 
     #[test]
-    fn passing_report_without_fail_on() {
+    fn warning_report_without_fail_on() {
         let r = report(
             vec![finding("CVE-1", "a", "1", Severity::Critical, &[])],
             &VerdictConfig::default(),
         );
         let json: serde_json::Value = serde_json::from_str(&to_json(&r)).unwrap();
-        assert_eq!(json["verdict"]["status"], "pass");
-        assert!(json["verdict"]["failOn"].is_null());
-        assert_eq!(json["verdict"]["reasons"], serde_json::json!([]));
+        assert_eq!(json["verdict"]["status"], "warn");
+        assert_eq!(r.verdict.exit_code(), 0);
+        assert_eq!(json["verdict"]["rules"][0]["name"], "(default)");
+        let empty = report(vec![], &VerdictConfig::default());
+        assert_eq!(empty.verdict.status, crate::verdict::Status::Pass);
     }
 }

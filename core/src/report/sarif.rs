@@ -10,6 +10,7 @@ use super::table::severity_name;
 use super::{ScanReport, finding_order};
 use crate::advisory::Severity;
 use crate::matcher::Finding;
+use crate::verdict::DecidedFinding;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -210,8 +211,9 @@ struct RuleFacts<'a> {
 
 /// The report as a SARIF 2.1.0 log (pretty-printed JSON).
 pub fn to_sarif(report: &ScanReport) -> String {
-    let mut findings: Vec<&Finding> = report.findings.iter().collect();
-    findings.sort_by(|a, b| finding_order(a, b));
+    let mut decided: Vec<&DecidedFinding> = report.findings.iter().collect();
+    decided.sort_by(|a, b| finding_order(&a.finding, &b.finding));
+    let findings: Vec<&Finding> = decided.iter().map(|d| &d.finding).collect();
 
     let mut facts: BTreeMap<&str, RuleFacts<'_>> = BTreeMap::new();
     for f in &findings {
@@ -271,13 +273,22 @@ pub fn to_sarif(report: &ScanReport) -> String {
         .collect();
 
     let artifact_uri = report.sbom.path.as_deref().map(path_to_uri);
-    let results = findings
+    let results = decided
         .iter()
-        .map(|f| SarifResult {
+        .map(|d| (&d.finding, d))
+        .map(|(f, d)| SarifResult {
             rule_id: f.id.clone(),
             rule_index: rule_index.get(f.id.as_str()).copied().unwrap_or(0),
             level: level(f.severity),
-            message: Message { text: message(f) },
+            message: Message {
+                text: format!(
+                    "{} Policy: {} (rule {}: {}).",
+                    message(f),
+                    d.action.as_str(),
+                    d.rule,
+                    d.reason
+                ),
+            },
             locations: vec![Location {
                 physical_location: artifact_uri.as_ref().map(|uri| PhysicalLocation {
                     artifact_location: ArtifactLocation { uri: uri.clone() },
@@ -432,7 +443,7 @@ mod tests {
         }
         assert_eq!(
             results[0]["message"]["text"],
-            "attrs 21.0 is affected by CVE-2024-1 (critical). Fixed in 22.0. attrs is vulnerable to CVE-2024-1"
+            "attrs 21.0 is affected by CVE-2024-1 (critical). Fixed in 22.0. attrs is vulnerable to CVE-2024-1 Policy: warn (rule (default): no rule matched: the policy's default action)."
         );
         assert!(
             results[2]["message"]["text"]

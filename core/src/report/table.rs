@@ -6,23 +6,26 @@
 use super::{ScanReport, finding_order};
 use crate::advisory::Severity;
 use crate::matcher::Finding;
-use crate::verdict::Status;
+use crate::policy::document::Action;
+use crate::policy::mute::{MuteRule, Provenance};
+use crate::verdict::{DecidedFinding, Status};
 use std::fmt::Write as _;
 
-const HEADERS: [&str; 7] = [
+const HEADERS: [&str; 8] = [
     "PACKAGE",
     "INSTALLED",
     "FIXED",
     "SEVERITY",
+    "ACTION",
     "ID",
     "ALIASES",
     "TITLE",
 ];
 const GAP: &str = "  ";
 /// Narrowest each column is shrunk to, by column; `usize::MAX` never shrinks.
-const MIN_WIDTH: [usize; 7] = [12, 10, 8, usize::MAX, usize::MAX, 8, 8];
+const MIN_WIDTH: [usize; 8] = [12, 10, 8, usize::MAX, usize::MAX, usize::MAX, 8, 8];
 /// Which columns give up width first when the terminal is narrow.
-const SHRINK_ORDER: [usize; 5] = [6, 5, 2, 0, 1];
+const SHRINK_ORDER: [usize; 5] = [7, 6, 2, 0, 1];
 
 const RESET: &str = "\x1b[0m";
 
@@ -54,14 +57,16 @@ fn severity_colour(severity: Severity) -> &'static str {
 /// whether stdout is a terminal).
 pub fn render(report: &ScanReport, width: usize, color: bool) -> String {
     let mut out = String::new();
-    let mut findings: Vec<&Finding> = report.findings.iter().collect();
-    findings.sort_by(|a, b| finding_order(a, b));
+    let mut findings: Vec<&DecidedFinding> = report.findings.iter().collect();
+    findings.sort_by(|a, b| finding_order(&a.finding, &b.finding));
 
     if findings.is_empty() {
-        out.push_str("No vulnerabilities found.\n");
+        out.push_str("No vulnerabilities to act on.\n");
     } else {
-        let rows: Vec<(Severity, [String; 7])> =
-            findings.iter().map(|f| (f.severity, cells(f))).collect();
+        let rows: Vec<(Severity, [String; 8])> = findings
+            .iter()
+            .map(|d| (d.finding.severity, cells(&d.finding, d.action)))
+            .collect();
         let widths = column_widths(&rows, width);
         push_row(&mut out, &HEADERS.map(str::to_owned), &widths, None);
         for (severity, row) in &rows {
@@ -69,23 +74,7 @@ pub fn render(report: &ScanReport, width: usize, color: bool) -> String {
         }
     }
 
-    for expired in &report.verdict.expired_ignores {
-        let _ = writeln!(
-            out,
-            "warning: ignore entry #{} ({}) expired {}; it no longer applies ({} matching finding{})",
-            expired.index,
-            clean(&expired.id),
-            expired
-                .expires
-                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            expired.matching_findings,
-            if expired.matching_findings == 1 {
-                ""
-            } else {
-                "s"
-            },
-        );
-    }
+    explain(&mut out, report);
     let c = &report.coverage;
     let skipped = [
         (
@@ -104,42 +93,133 @@ pub fn render(report: &ScanReport, width: usize, color: bool) -> String {
     out
 }
 
-/// `Total: N (critical: …, unknown: …) — ignored N, expired ignores N — verdict: …`.
-pub fn summary_line(report: &ScanReport, color: bool) -> String {
-    let counts = &report.verdict.counts;
-    let status = match report.verdict.status {
-        Status::Pass => "PASS",
-        Status::Fail => "FAIL",
+/// The rules that fired, Rego messages, muted findings and expired mutes.
+fn explain(out: &mut String, report: &ScanReport) {
+    let v = &report.verdict;
+    for rule in &v.rules {
+        let _ = writeln!(
+            out,
+            "rule {} ({}): {} finding{} — {}",
+            clean(&rule.name),
+            rule.action.as_str(),
+            rule.findings,
+            plural(rule.findings),
+            clean(&rule.reason),
+        );
+    }
+    if let Some(rego) = &v.rego {
+        for message in &rego.deny {
+            let _ = writeln!(out, "rego deny: {}", clean(message));
+        }
+        for message in &rego.warn {
+            let _ = writeln!(out, "rego warn: {}", clean(message));
+        }
+        if let Some(error) = &rego.error {
+            let fallback = rego.fallback.map_or("ignore", |a| a.as_str());
+            let _ = writeln!(out, "rego error ({fallback}): {}", clean(error));
+        }
+    }
+    for m in &v.muted {
+        let _ = writeln!(
+            out,
+            "muted: {} in {} — {}",
+            clean(&m.finding.id),
+            clean(&m.finding.purl),
+            clean(&mute_summary(&m.mute)),
+        );
+    }
+    for expired in &v.expired_mutes {
+        let _ = writeln!(
+            out,
+            "warning: mute of {} ({}) expired {}; it no longer applies ({} matching finding{})",
+            clean(&expired.mute.id),
+            clean(&provenance(&expired.mute)),
+            expired
+                .expires
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            expired.matching_findings,
+            plural(expired.matching_findings),
+        );
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// `justification: reason (source)`, with whichever parts the mute has.
+pub(crate) fn mute_summary(mute: &MuteRule) -> String {
+    let mut parts = Vec::new();
+    if let Some(j) = mute.justification {
+        parts.push(j.as_str().to_owned());
+    }
+    if let Some(r) = mute.reason.as_deref().filter(|r| !r.trim().is_empty()) {
+        parts.push(r.trim().to_owned());
+    }
+    if let Some(e) = &mute.expires {
+        parts.push(format!("until {e}"));
+    }
+    if let Some(a) = &mute.author {
+        parts.push(format!("by {a}"));
+    }
+    let what = if parts.is_empty() {
+        "muted".to_owned()
+    } else {
+        parts.join("; ")
     };
+    format!("{what} [{}]", provenance(mute))
+}
+
+/// Where a mute came from: `policy.yaml#mutes[2]`, `vex.json statement 3`, or `policy`.
+pub(crate) fn provenance(mute: &MuteRule) -> String {
+    match &mute.provenance {
+        Some(Provenance::File { path, index }) => format!("{path} #{index}"),
+        Some(Provenance::Vex {
+            document,
+            statement,
+        }) => format!("VEX {document} statement {statement}"),
+        None => "policy".to_owned(),
+    }
+}
+
+/// `Total: N (critical: …, unknown: …) — ignored N, muted N, expired mutes N — verdict: …`.
+pub fn summary_line(report: &ScanReport, color: bool) -> String {
+    let v = &report.verdict;
+    let counts = &v.counts;
+    let status = v.status.as_str().to_ascii_uppercase();
     let status = if color {
-        let code = match report.verdict.status {
+        let code = match v.status {
             Status::Pass => "\x1b[1;32m",
+            Status::Warn => "\x1b[1;33m",
             Status::Fail => "\x1b[1;31m",
         };
         format!("{code}{status}{RESET}")
     } else {
-        status.to_owned()
+        status
     };
-    let threshold = match report.verdict.fail_on {
-        Some(severity) => format!("fail-on {}", severity_name(severity)),
-        None => "no fail-on".to_owned(),
+    let digest = v.policy.digest.strip_prefix("sha256:").unwrap_or(&v.policy.digest);
+    let policy = match &v.policy.version {
+        Some(version) => format!("{} {}", clean(&v.policy.name), clean(version)),
+        None => clean(&v.policy.name),
     };
     format!(
-        "Total: {} (critical: {}, high: {}, medium: {}, low: {}, unknown: {}) — ignored {}, expired ignores {} — verdict: {} ({})",
+        "Total: {} (critical: {}, high: {}, medium: {}, low: {}, unknown: {}) — ignored {}, muted {}, expired mutes {} — verdict: {} (policy {}, sha256:{})",
         counts.total,
         counts.critical,
         counts.high,
         counts.medium,
         counts.low,
         counts.unknown,
-        report.verdict.ignored.len(),
-        report.verdict.expired_ignores.len(),
+        v.ignored.len(),
+        v.muted.len(),
+        v.expired_mutes.len(),
         status,
-        threshold,
+        policy,
+        digest.get(..12).unwrap_or(digest),
     )
 }
 
-fn cells(f: &Finding) -> [String; 7] {
+fn cells(f: &Finding, action: Action) -> [String; 8] {
     let fixed = if f.fixed_versions.is_empty() {
         "-".to_owned()
     } else {
@@ -150,6 +230,7 @@ fn cells(f: &Finding) -> [String; 7] {
         clean(&f.installed_version),
         clean(&fixed),
         severity_name(f.severity).to_ascii_uppercase(),
+        action.as_str().to_owned(),
         clean(&f.id),
         clean(&short_aliases(&f.aliases)),
         clean(f.summary.as_deref().unwrap_or("")),
@@ -175,14 +256,14 @@ fn clean(text: &str) -> String {
         .to_owned()
 }
 
-fn column_widths(rows: &[(Severity, [String; 7])], max_width: usize) -> [usize; 7] {
+fn column_widths(rows: &[(Severity, [String; 8])], max_width: usize) -> [usize; 8] {
     let mut widths = HEADERS.map(|h| h.chars().count());
     for (_, row) in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
         }
     }
-    let total = |w: &[usize; 7]| w.iter().sum::<usize>() + GAP.len() * (w.len() - 1);
+    let total = |w: &[usize; 8]| w.iter().sum::<usize>() + GAP.len() * (w.len() - 1);
     for column in SHRINK_ORDER {
         let excess = total(&widths).saturating_sub(max_width);
         if excess == 0 {
@@ -210,7 +291,7 @@ fn truncate(text: &str, width: usize) -> String {
     out
 }
 
-fn push_row(out: &mut String, row: &[String; 7], widths: &[usize; 7], colour: Option<Severity>) {
+fn push_row(out: &mut String, row: &[String; 8], widths: &[usize; 8], colour: Option<Severity>) {
     let mut line = String::new();
     let last = row.len() - 1;
     for (i, (cell, width)) in row.iter().zip(widths).enumerate() {
@@ -355,30 +436,44 @@ mod tests {
 
     #[test]
     fn summary_line_counts_ignores_and_verdict() {
-        let fail = summary_line(&sample(Some(Severity::High)), false);
+        let report = sample(Some(Severity::High));
+        let digest = &report.verdict.policy.digest["sha256:".len()..][..12];
+        let fail = summary_line(&report, false);
         assert_eq!(
             fail,
-            "Total: 6 (critical: 1, high: 2, medium: 1, low: 1, unknown: 1) — ignored 2, expired ignores 1 — verdict: FAIL (fail-on high)"
+            format!(
+                "Total: 6 (critical: 1, high: 2, medium: 1, low: 1, unknown: 1) — ignored 0, muted 2, expired mutes 1 — verdict: FAIL (policy stella-cli-flags, sha256:{digest})"
+            )
         );
-        let pass = summary_line(&sample(None), false);
-        assert!(pass.ends_with("verdict: PASS (no fail-on)"), "{pass}");
-        let text = render(&sample(Some(Severity::High)), 200, false);
+        let warn = summary_line(&sample(None), false);
+        assert!(warn.contains("verdict: WARN (policy stella-cli-flags"), "{warn}");
+        let text = render(&report, 200, false);
         assert_eq!(text.lines().last(), Some(fail.as_str()));
         assert!(text.contains(
-            "warning: ignore entry #2 (CVE-2000-1) expired 2026-01-01T23:59:59Z; it no longer applies (0 matching findings)"
-        ));
+            "warning: mute of CVE-2000-1 (ignore file #2) expired 2026-01-01T23:59:59Z; it no longer applies (0 matching findings)"
+        ), "{text}");
+        assert!(text.contains("rule fail-on-high (fail): 3 findings — --fail-on high: severity is high or higher"), "{text}");
+        assert!(text.contains("rule (default) (warn): 3 findings — no rule matched"), "{text}");
+        assert!(text.contains("muted: CVE-2024-0009 in pkg:pypi/pyyaml@5.0 — muted [ignore file #0]"), "{text}");
     }
 
     #[test]
     fn narrow_terminal_truncates_title_first() {
         let wide = render(&sample(None), 200, false);
-        let natural = wide.lines().map(|l| l.chars().count()).max().unwrap();
+        let is_row = |l: &&str| {
+            !["Total:", "warning:", "rule ", "muted:"]
+                .iter()
+                .any(|p| l.starts_with(p))
+        };
+        let natural = wide
+            .lines()
+            .filter(is_row)
+            .map(|l| l.chars().count())
+            .max()
+            .unwrap();
         let target = natural - 20;
         let narrow = render(&sample(None), target, false);
-        for line in narrow
-            .lines()
-            .filter(|l| !l.starts_with("Total:") && !l.starts_with("warning:"))
-        {
+        for line in narrow.lines().filter(is_row) {
             assert!(
                 line.chars().count() <= target,
                 "{line:?} wider than {target}"
@@ -427,16 +522,20 @@ mod tests {
         let r = report(vec![f], &VerdictConfig::default());
         let text = render(&r, 200, false);
         assert!(!text.contains('\x1b'));
-        assert_eq!(text.lines().count(), 3, "{text}");
+        // Header, the row, the fired default rule, the summary.
+        assert_eq!(text.lines().count(), 4, "{text}");
     }
 
     #[test]
     fn empty_report() {
         let r = report(vec![], &VerdictConfig::default());
         let text = render(&r, 80, false);
+        let digest = &r.verdict.policy.digest["sha256:".len()..][..12];
         assert_eq!(
             text,
-            "No vulnerabilities found.\nTotal: 0 (critical: 0, high: 0, medium: 0, low: 0, unknown: 0) — ignored 0, expired ignores 0 — verdict: PASS (no fail-on)\n"
+            format!(
+                "No vulnerabilities to act on.\nTotal: 0 (critical: 0, high: 0, medium: 0, low: 0, unknown: 0) — ignored 0, muted 0, expired mutes 0 — verdict: PASS (policy stella-cli-flags, sha256:{digest})\n"
+            )
         );
     }
 
@@ -458,9 +557,9 @@ mod tests {
             let r = report(findings, &VerdictConfig::default());
             let text = render(&r, width, false);
             let lines: Vec<&str> = text.lines().collect();
-            // Header, one row per finding, summary.
-            proptest::prop_assert_eq!(lines.len(), titles.len() + 2);
-            for line in &lines[..lines.len() - 1] {
+            // Header, one row per finding, the fired default rule, summary.
+            proptest::prop_assert_eq!(lines.len(), titles.len() + 3);
+            for line in &lines[..titles.len() + 1] {
                 proptest::prop_assert!(line.chars().count() <= width, "{:?}", line);
             }
         }

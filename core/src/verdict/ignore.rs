@@ -239,6 +239,33 @@ impl IgnoreFile {
         Ok(Self { entries })
     }
 
+    /// The entries as mute rules (an ignore entry is a mute without a justification),
+    /// with provenance `source` and the entry's index.
+    pub fn to_mutes(&self, source: &str) -> Vec<crate::policy::mute::MuteRule> {
+        use crate::policy::mute::{MuteRule, Provenance};
+        self.entries
+            .iter()
+            .map(|entry| MuteRule {
+                id: entry.id.clone(),
+                purl: entry.purl.as_ref().map(|g| g.pattern().to_owned()),
+                expires: entry
+                    .expires
+                    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
+                reason: entry.reason.clone(),
+                provenance: Some(Provenance::File {
+                    path: source.to_owned(),
+                    index: entry.index,
+                }),
+                ..MuteRule::default()
+            })
+            .collect()
+    }
+
+    /// [`Self::to_mutes`], compiled. The entries were checked when parsed, so they compile.
+    pub fn to_mute_set(&self, source: &str) -> crate::policy::mute::MuteSet {
+        crate::policy::mute::MuteSet::compile(self.to_mutes(source)).unwrap_or_default()
+    }
+
     /// The first live (unexpired) entry that covers `finding`.
     pub fn first_match(&self, finding: &Finding, now: DateTime<Utc>) -> Option<&IgnoreEntry> {
         self.entries

@@ -1,0 +1,230 @@
+//! Evaluating a compiled policy over the findings of one scan: mutes first, then the
+//! ordered rules (first match wins, else the default action), then the Rego modules
+//! over the whole scan. Pure: same findings, context, mutes, catalog and clock give
+//! the same verdict.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+
+use super::compiled::CompiledPolicy;
+use super::context::{ScanContext, purl_type};
+use super::document::Action;
+use super::mute::{FindingRef, MuteDecision, MuteRule, MuteSet};
+use super::rule::Subject;
+use crate::matcher::Finding;
+use crate::verdict::ignore::parse_expires;
+use crate::verdict::{
+    DEFAULT_RULE, DecidedFinding, ExpiredMute, FiredRule, MutedFinding, PolicyRef, SeverityCounts,
+    Status, Verdict,
+};
+
+/// A catalog of known exploited vulnerabilities (CISA KEV).
+pub trait KnownExploited {
+    /// Whether `id` (a CVE id, any ASCII case) is in the catalog.
+    fn contains(&self, id: &str) -> bool;
+}
+
+impl KnownExploited for std::collections::BTreeSet<String> {
+    fn contains(&self, id: &str) -> bool {
+        std::collections::BTreeSet::contains(self, &id.to_ascii_uppercase())
+    }
+}
+
+/// Everything besides the policy and findings that a verdict depends on.
+#[derive(Clone, Copy)]
+pub struct Evaluation<'a> {
+    /// Where the scan runs.
+    pub context: &'a ScanContext,
+    /// Mute rules from outside the policy (VEX documents, ignore files, MuteRule
+    /// resources), consulted after the policy's own, in order.
+    pub mutes: &'a [MuteSet],
+    /// The KEV catalog, when loaded. Without one, `kev` conditions match nothing.
+    pub kev: Option<&'a dyn KnownExploited>,
+    /// The clock (mute expiry, advisory age).
+    pub now: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for Evaluation<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Evaluation")
+            .field("context", &self.context)
+            .field("mutes", &self.mutes.len())
+            .field("kev", &self.kev.is_some())
+            .field("now", &self.now)
+            .finish()
+    }
+}
+
+/// Evaluates `policy` over `findings`.
+pub fn evaluate(policy: &CompiledPolicy, findings: Vec<Finding>, eval: &Evaluation<'_>) -> Verdict {
+    let sets: Vec<&MuteSet> = std::iter::once(policy.mutes()).chain(eval.mutes).collect();
+    let mute_context = eval.context.mute_context();
+    // Expired rules that still match, counted per rule (by address: rules live in `sets`).
+    let mut expired_hits: BTreeMap<*const MuteRule, usize> = BTreeMap::new();
+    let mut fired: BTreeMap<Option<usize>, FiredRule> = BTreeMap::new();
+    let mut decided = Vec::with_capacity(findings.len());
+    let mut ignored = Vec::new();
+    let mut muted = Vec::new();
+
+    'findings: for finding in findings {
+        let mut first_expired = None;
+        for set in &sets {
+            match set.decide(&FindingRef::from(&finding), &mute_context, eval.now) {
+                MuteDecision::Muted(rule) => {
+                    muted.push(MutedFinding {
+                        mute: rule.clone(),
+                        finding,
+                    });
+                    continue 'findings;
+                }
+                MuteDecision::Expired(rule) => {
+                    first_expired.get_or_insert(rule as *const MuteRule);
+                }
+                MuteDecision::None => {}
+            }
+        }
+        if let Some(rule) = first_expired {
+            *expired_hits.entry(rule).or_insert(0) += 1;
+        }
+        let subject = Subject {
+            finding: &finding,
+            published: None,
+            kev: eval.kev.map(|k| {
+                k.contains(&finding.id) || finding.aliases.iter().any(|a| k.contains(a))
+            }),
+        };
+        let rule = policy
+            .rules()
+            .iter()
+            .find(|r| r.matches(&subject, eval.context, eval.now));
+        let (index, name, action, reason) = match rule {
+            Some(r) => (Some(r.index), r.rule.name.clone(), r.rule.action, r.reason()),
+            None => (
+                None,
+                DEFAULT_RULE.to_owned(),
+                policy.document().default_action,
+                "no rule matched: the policy's default action".to_owned(),
+            ),
+        };
+        fired
+            .entry(index)
+            .or_insert_with(|| FiredRule {
+                name: name.clone(),
+                index,
+                action,
+                reason: reason.clone(),
+                findings: 0,
+            })
+            .findings += 1;
+        let decided_finding = DecidedFinding {
+            finding,
+            action,
+            rule: name,
+            reason,
+        };
+        if action == Action::Ignore {
+            ignored.push(decided_finding);
+        } else {
+            decided.push(decided_finding);
+        }
+    }
+
+    let mut expired_mutes = Vec::new();
+    for set in &sets {
+        for rule in set.rules() {
+            let Some(expires) = rule.expires.as_deref().and_then(|t| parse_expires(t.trim()))
+            else {
+                continue;
+            };
+            if expires < eval.now {
+                expired_mutes.push(ExpiredMute {
+                    mute: rule.clone(),
+                    expires,
+                    matching_findings: expired_hits
+                        .get(&(rule as *const MuteRule))
+                        .copied()
+                        .unwrap_or(0),
+                });
+            }
+        }
+    }
+
+    // The default's key (`None`) sorts first in the map; report it after the rules.
+    let mut rules: Vec<FiredRule> = fired.into_values().collect();
+    rules.sort_by_key(|r| r.index.unwrap_or(usize::MAX));
+
+    let status = decided
+        .iter()
+        .map(|f| match f.action {
+            Action::Fail => Status::Fail,
+            Action::Warn => Status::Warn,
+            Action::Ignore => Status::Pass,
+        })
+        .max()
+        .unwrap_or(Status::Pass);
+    let document = policy.document();
+    Verdict {
+        status,
+        policy: PolicyRef {
+            name: document.name.clone(),
+            version: document.version.clone(),
+            digest: policy.digest().to_owned(),
+            generated: policy.is_generated(),
+        },
+        rules,
+        rego: None,
+        counts: SeverityCounts::of(decided.iter().map(|d| &d.finding)),
+        findings: decided,
+        ignored,
+        muted,
+        expired_mutes,
+    }
+}
+
+/// The Rego input document: the scan context and the findings left after muting, each
+/// with the action the rules gave it.
+pub fn rego_input(
+    policy: &CompiledPolicy,
+    verdict: &Verdict,
+    context: &ScanContext,
+    kev: Option<&dyn KnownExploited>,
+    now: DateTime<Utc>,
+) -> serde_json::Value {
+    use serde_json::{Value, json};
+    let finding = |d: &DecidedFinding| {
+        let f = &d.finding;
+        json!({
+            "id": f.id,
+            "aliases": f.aliases,
+            "purl": f.purl,
+            "package": f.package_name,
+            "version": f.installed_version,
+            "ecosystem": purl_type(&f.purl),
+            "severity": f.severity.as_str(),
+            "cvss": f.cvss.as_ref().map(|c| c.score),
+            "fixedVersions": f.fixed_versions,
+            "fixAvailable": !f.fixed_versions.is_empty(),
+            "published": Value::Null,
+            "kev": kev.map(|k| k.contains(&f.id) || f.aliases.iter().any(|a| k.contains(a))),
+            "action": d.action.as_str(),
+            "rule": d.rule,
+        })
+    };
+    let findings: Vec<Value> = verdict
+        .findings
+        .iter()
+        .chain(&verdict.ignored)
+        .map(finding)
+        .collect();
+    let document = policy.document();
+    json!({
+        "now": now.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+        "policy": {"name": document.name, "version": document.version},
+        "image": context.image.as_ref().map(|image| json!({"ref": image, "digest": context.digest})),
+        "namespace": context.namespace.as_ref().map(|name| json!({"name": name, "labels": context.namespace_labels})),
+        "labels": context.labels,
+        "sbom": context.sbom,
+        "findings": findings,
+    })
+}
