@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 /// Exit code for usage and input errors (clap uses the same for bad arguments).
-const EXIT_USAGE_OR_INPUT: u8 = 2;
+pub(crate) const EXIT_USAGE_OR_INPUT: u8 = 2;
 
 /// StellaOps: SBOM-first container vulnerability scanning.
 #[derive(Debug, Parser)]
@@ -20,7 +20,7 @@ const EXIT_USAGE_OR_INPUT: u8 = 2;
     version,
     about,
     propagate_version = true,
-    after_help = "Exit codes: 0 pass, 1 policy failure (verdict fail), 2 usage or input error."
+    after_help = "Exit codes: 0 pass or warn, 1 policy failure (verdict fail), 2 usage or input error."
 )]
 struct Cli {
     /// Log format on stderr.
@@ -43,11 +43,14 @@ enum LogFormat {
 enum Command {
     /// Scan an SBOM against the advisory DB and give a verdict.
     #[command(
-        after_help = "Exit codes: 0 pass, 1 policy failure (verdict fail), 2 usage or input error."
+        after_help = "Exit codes: 0 pass or warn, 1 policy failure (verdict fail), 2 usage or input error."
     )]
     Scan(cmd::scan::ScanArgs),
     /// Build the SBOM of a container image (layer-aware).
     Sbom(cmd::sbom::SbomArgs),
+    /// Policies: validate files, print the JSON Schema, explain decisions.
+    #[command(subcommand)]
+    Policy(cmd::policy::PolicyCommand),
     /// Manage the embedded advisory DB.
     #[command(subcommand)]
     Db(cmd::db::DbCommand),
@@ -62,6 +65,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Scan(args) => cmd::scan::run(args),
         Command::Sbom(args) => cmd::sbom::run(args),
+        Command::Policy(c) => cmd::policy::run(c),
         Command::Db(c) => cmd::db::run(c),
         Command::Feeds(c) => cmd::feeds::run(c),
     };

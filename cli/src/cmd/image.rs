@@ -11,7 +11,7 @@ use stella_core::inventory::cache::LayerCache;
 use stella_core::inventory::source::{Credentials, Insecure, OpenOptions, RegistryOptions};
 
 /// Flags that say how to open an image source.
-#[derive(Debug, Args)]
+#[derive(Debug, Default, Args)]
 pub struct ImageArgs {
     /// Platform to pick from a multi-platform image (`os/arch[/variant]`; default linux/amd64).
     #[arg(long)]

@@ -3,5 +3,6 @@
 pub mod db;
 pub mod feeds;
 pub mod image;
+pub mod policy;
 pub mod sbom;
 pub mod scan;

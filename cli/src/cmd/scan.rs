@@ -6,15 +6,14 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use stella_core::advisory::Severity;
 use stella_core::report::{self, DatabaseInfo, SbomInfo, ScanReport, ToolInfo};
 use stella_core::sbom::Limits;
 use stella_core::sbom::SbomFormat;
-use stella_core::scan::{ScanOptions, scan_sbom, scan_sbom_bytes};
+use stella_core::scan::{scan_sbom, scan_sbom_bytes};
 use stella_core::store::AdvisoryDb;
-use stella_core::verdict::{IgnoreFile, VerdictConfig, parse_fail_on};
 
 use super::image::ImageArgs;
+use super::policy::setup::{PolicyArgs, read_limited};
 use crate::paths::db_path;
 
 /// Report formats of `stella scan`.
@@ -61,16 +60,8 @@ pub struct ScanArgs {
     /// Write the report to this file instead of stdout.
     #[arg(long, value_name = "FILE")]
     output_file: Option<PathBuf>,
-    /// Fail (exit 1) when a finding at or above this severity remains
-    /// (critical, high, medium, low, unknown).
-    #[arg(long, value_name = "SEVERITY", value_parser = parse_severity)]
-    fail_on: Option<Severity>,
-    /// Ignore findings that have no fixed version yet.
-    #[arg(long)]
-    ignore_unfixed: bool,
-    /// YAML file of findings to ignore (id, optional purl glob, expires, reason).
-    #[arg(long, value_name = "FILE")]
-    ignore_file: Option<PathBuf>,
+    #[command(flatten)]
+    policy: PolicyArgs,
     /// Colour in the table.
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     color: ColorChoice,
@@ -82,10 +73,6 @@ pub struct ScanArgs {
     max_components: usize,
 }
 
-fn parse_severity(s: &str) -> Result<Severity, String> {
-    parse_fail_on(s).map_err(|e| e.to_string())
-}
-
 /// Run the scan; returns the process exit code.
 pub fn run(args: ScanArgs) -> anyhow::Result<u8> {
     let limits = Limits {
@@ -93,58 +80,15 @@ pub fn run(args: ScanArgs) -> anyhow::Result<u8> {
         max_components: args.max_components,
         ..Limits::default()
     };
-    let ignores = match &args.ignore_file {
-        Some(p) => IgnoreFile::load(p)?,
-        None => IgnoreFile::default(),
-    };
-    let db_file = db_path(args.db);
-    let db = AdvisoryDb::open_read_only(&db_file)?;
-    let options = ScanOptions {
-        sbom_limits: limits,
-        verdict: VerdictConfig {
-            fail_on: args.fail_on,
-            ignore_unfixed: args.ignore_unfixed,
-            ignores,
-        },
-    };
-    let now = chrono::Utc::now();
-    let (outcome, sbom_path) = match (&args.sbom, &args.source) {
-        (Some(path), _) => {
-            let bytes = read_input(path, limits.max_bytes)?;
-            let outcome = scan_sbom_bytes(&bytes, &db, &options, now)
-                .with_context(|| format!("scanning {}", path.display()))?;
-            (outcome, Some(path.display().to_string()))
-        }
-        (None, Some(spec)) => {
-            let built = super::sbom::build_from_source(spec, &args.image)?;
-            let outcome = scan_sbom(SbomFormat::CycloneDx, built.sbom, &db, &options, now)
-                .with_context(|| format!("scanning {spec}"))?;
-            (outcome, None)
-        }
-        (None, None) => anyhow::bail!("give an image SOURCE or --sbom FILE"),
-    };
-    let stats = db.stats()?;
-    let code = outcome.verdict.exit_code();
-    let mut report = ScanReport::new(
-        ToolInfo {
-            name: "stella".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-        },
-        outcome.sbom.subject.clone(),
-        SbomInfo::new(outcome.format, sbom_path, outcome.sbom.components.len()),
-        DatabaseInfo {
-            path: Some(db_file.display().to_string()),
-            advisories: stats.advisories as usize,
-            built_at: stats
-                .last_import
-                .as_deref()
-                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-                .map(|t| t.with_timezone(&chrono::Utc)),
-            ..DatabaseInfo::default()
-        },
-        outcome.verdict,
-    );
-    report.coverage = outcome.stats.clone();
+    let report = scan_report(
+        args.sbom.as_ref(),
+        args.source.as_deref(),
+        &args.image,
+        args.db,
+        &args.policy,
+        limits,
+    )?;
+    let code = report.verdict.exit_code();
     let mut text = match args.output {
         OutputFormat::Json => report::to_json(&report),
         OutputFormat::Sarif => report::sarif::to_sarif(&report),
@@ -176,7 +120,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<u8> {
             }
         }
     }
-    let skipped = outcome.stats.distro_without_release;
+    let skipped = report.coverage.distro_without_release;
     if skipped > 0 {
         tracing::warn!(
             components = skipped,
@@ -184,6 +128,59 @@ pub fn run(args: ScanArgs) -> anyhow::Result<u8> {
         );
     }
     Ok(code as u8)
+}
+
+/// Scans an SBOM file or an image source under the policy flags and assembles the report.
+pub fn scan_report(
+    sbom: Option<&PathBuf>,
+    source: Option<&str>,
+    image: &ImageArgs,
+    db: Option<PathBuf>,
+    policy: &PolicyArgs,
+    limits: Limits,
+) -> anyhow::Result<ScanReport> {
+    let mut options = policy.scan_options()?;
+    options.sbom_limits = limits;
+    let db_file = db_path(db);
+    let db = AdvisoryDb::open_read_only(&db_file)?;
+    let now = chrono::Utc::now();
+    let (outcome, sbom_path) = match (sbom, source) {
+        (Some(path), _) => {
+            let bytes = read_input(path, limits.max_bytes)?;
+            let outcome = scan_sbom_bytes(&bytes, &db, &options, now)
+                .with_context(|| format!("scanning {}", path.display()))?;
+            (outcome, Some(path.display().to_string()))
+        }
+        (None, Some(spec)) => {
+            let built = super::sbom::build_from_source(spec, image)?;
+            let outcome = scan_sbom(SbomFormat::CycloneDx, built.sbom, &db, &options, now)
+                .with_context(|| format!("scanning {spec}"))?;
+            (outcome, None)
+        }
+        (None, None) => anyhow::bail!("give an image SOURCE or --sbom FILE"),
+    };
+    let stats = db.stats()?;
+    let mut report = ScanReport::new(
+        ToolInfo {
+            name: "stella".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        },
+        outcome.sbom.subject.clone(),
+        SbomInfo::new(outcome.format, sbom_path, outcome.sbom.components.len()),
+        DatabaseInfo {
+            path: Some(db_file.display().to_string()),
+            advisories: stats.advisories as usize,
+            built_at: stats
+                .last_import
+                .as_deref()
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| t.with_timezone(&chrono::Utc)),
+            ..DatabaseInfo::default()
+        },
+        outcome.verdict,
+    );
+    report.coverage = outcome.stats;
+    Ok(report)
 }
 
 /// Terminal width for the table; 160 columns when not writing to a terminal.
@@ -197,22 +194,16 @@ fn table_width(to_file: bool) -> usize {
 
 fn read_input(path: &PathBuf, max: usize) -> anyhow::Result<Vec<u8>> {
     use std::io::Read;
-    let mut bytes = Vec::new();
-    let limit = max as u64 + 1;
-    if path.as_os_str() == "-" {
-        std::io::stdin().take(limit).read_to_end(&mut bytes)?;
-    } else {
-        std::fs::File::open(path)
-            .with_context(|| format!("opening SBOM {}", path.display()))?
-            .take(limit)
-            .read_to_end(&mut bytes)
-            .with_context(|| format!("reading SBOM {}", path.display()))?;
+    if path.as_os_str() != "-" {
+        return read_limited(path, max)
+            .with_context(|| format!("SBOM {} (--max-sbom-bytes)", path.display()));
     }
+    let mut bytes = Vec::new();
+    std::io::stdin()
+        .take(max as u64 + 1)
+        .read_to_end(&mut bytes)?;
     if bytes.len() > max {
-        anyhow::bail!(
-            "SBOM {} is larger than the {max}-byte limit (--max-sbom-bytes)",
-            path.display()
-        );
+        anyhow::bail!("SBOM on stdin is larger than the {max}-byte limit (--max-sbom-bytes)");
     }
     Ok(bytes)
 }

@@ -180,7 +180,10 @@ impl PolicyCache {
 
     /// The compiled form of `document`, compiling it only if no policy with the same
     /// digest was compiled before.
-    pub fn get_or_compile(&self, document: PolicyDocument) -> Result<Arc<CompiledPolicy>, PolicyError> {
+    pub fn get_or_compile(
+        &self,
+        document: PolicyDocument,
+    ) -> Result<Arc<CompiledPolicy>, PolicyError> {
         let digest = format!("sha256:{:x}", Sha256::digest(document.canonical_json()));
         if let Some(hit) = self.lock().get(&digest) {
             return Ok(Arc::clone(hit));

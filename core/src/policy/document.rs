@@ -287,8 +287,7 @@ impl PolicyDocument {
                 max: MAX_POLICY_BYTES,
             });
         }
-        let options =
-            crate::advisory::osv::strict_yaml_options(MAX_POLICY_DEPTH, MAX_POLICY_BYTES);
+        let options = crate::advisory::osv::strict_yaml_options(MAX_POLICY_DEPTH, MAX_POLICY_BYTES);
         let mut path: Option<String> = None;
         serde_saphyr::with_deserializer_from_slice_with_options(text.as_bytes(), options, |de| {
             serde_path_to_error::deserialize::<_, PolicyDocument>(de).map_err(|e| {

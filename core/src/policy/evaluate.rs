@@ -90,16 +90,21 @@ pub fn evaluate(policy: &CompiledPolicy, findings: Vec<Finding>, eval: &Evaluati
         let subject = Subject {
             finding: &finding,
             published: None,
-            kev: eval.kev.map(|k| {
-                k.contains(&finding.id) || finding.aliases.iter().any(|a| k.contains(a))
-            }),
+            kev: eval
+                .kev
+                .map(|k| k.contains(&finding.id) || finding.aliases.iter().any(|a| k.contains(a))),
         };
         let rule = policy
             .rules()
             .iter()
             .find(|r| r.matches(&subject, eval.context, eval.now));
         let (index, name, action, reason) = match rule {
-            Some(r) => (Some(r.index), r.rule.name.clone(), r.rule.action, r.reason()),
+            Some(r) => (
+                Some(r.index),
+                r.rule.name.clone(),
+                r.rule.action,
+                r.reason(),
+            ),
             None => (
                 None,
                 DEFAULT_RULE.to_owned(),
@@ -133,7 +138,10 @@ pub fn evaluate(policy: &CompiledPolicy, findings: Vec<Finding>, eval: &Evaluati
     let mut expired_mutes = Vec::new();
     for set in &sets {
         for rule in set.rules() {
-            let Some(expires) = rule.expires.as_deref().and_then(|t| parse_expires(t.trim()))
+            let Some(expires) = rule
+                .expires
+                .as_deref()
+                .and_then(|t| parse_expires(t.trim()))
             else {
                 continue;
             };

@@ -27,7 +27,11 @@ pub fn document(fail_on: Option<Severity>, ignore_unfixed: bool) -> PolicyDocume
         rules.push(Rule {
             name: format!("fail-on-{}", min.as_str()),
             action: Action::Fail,
-            reason: Some(format!("--fail-on {}: severity is {} or higher", min.as_str(), min.as_str())),
+            reason: Some(format!(
+                "--fail-on {}: severity is {} or higher",
+                min.as_str(),
+                min.as_str()
+            )),
             conditions: Conditions {
                 min_severity: Some(min),
                 ..Conditions::default()

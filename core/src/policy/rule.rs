@@ -127,7 +127,8 @@ impl CompiledRule {
                 if p.trim().is_empty() {
                     return Err(field_error(at(), "empty pattern"));
                 }
-                PurlGlob::new(p).map_err(|e| field_error(at(), format!("invalid glob: {}", e.kind())))
+                PurlGlob::new(p)
+                    .map_err(|e| field_error(at(), format!("invalid glob: {}", e.kind())))
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
@@ -148,7 +149,12 @@ impl CompiledRule {
     }
 
     /// Whether `subject`, seen in `context` at `now`, meets every condition.
-    pub fn matches(&self, subject: &Subject<'_>, context: &ScanContext, now: DateTime<Utc>) -> bool {
+    pub fn matches(
+        &self,
+        subject: &Subject<'_>,
+        context: &ScanContext,
+        now: DateTime<Utc>,
+    ) -> bool {
         let c: &Conditions = &self.rule.conditions;
         let f = subject.finding;
         (c.severity.is_empty() || c.severity.contains(&f.severity))
@@ -159,7 +165,8 @@ impl CompiledRule {
                         && range.max.is_none_or(|max| s.score <= max)
                 })
             })
-            && c.fix_available.is_none_or(|want| want != f.fixed_versions.is_empty())
+            && c.fix_available
+                .is_none_or(|want| want != f.fixed_versions.is_empty())
             && c.age.is_none_or(|age| {
                 subject.published.is_some_and(|published| {
                     let days = (now - published).num_days();
@@ -170,9 +177,10 @@ impl CompiledRule {
             && (self.packages.is_empty() || self.packages.iter().any(|g| g.is_match(&f.purl)))
             && any_glob(&self.ecosystems, Some(purl_type(&f.purl)))
             && (self.ids.is_empty()
-                || self.ids.iter().any(|g| {
-                    g.is_match(&f.id) || f.aliases.iter().any(|a| g.is_match(a))
-                }))
+                || self
+                    .ids
+                    .iter()
+                    .any(|g| g.is_match(&f.id) || f.aliases.iter().any(|a| g.is_match(a))))
             && any_glob(&self.images, context.image.as_deref())
             && any_glob(&self.digests, context.digest.as_deref())
             && any_glob(&self.namespaces, context.namespace.as_deref())

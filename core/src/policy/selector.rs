@@ -99,9 +99,10 @@ fn check_name(name: &str) -> Result<(), String> {
     let (Some(first), Some(last)) = (bytes.first(), bytes.last()) else {
         return Err("empty".to_owned());
     };
-    if !first.is_ascii_alphanumeric() || !last.is_ascii_alphanumeric() || !bytes.iter().all(inner)
-    {
-        return Err("must be alphanumeric, '-', '_' or '.', starting and ending alphanumeric".to_owned());
+    if !first.is_ascii_alphanumeric() || !last.is_ascii_alphanumeric() || !bytes.iter().all(inner) {
+        return Err(
+            "must be alphanumeric, '-', '_' or '.', starting and ending alphanumeric".to_owned(),
+        );
     }
     Ok(())
 }
@@ -209,7 +210,11 @@ mod tests {
         }
         let good = LabelSelector {
             match_labels: labels(&[("app.kubernetes.io/name", "web"), ("tier", "")]),
-            match_expressions: vec![req("kubernetes.io/metadata.name", LabelOperator::In, &["prod"])],
+            match_expressions: vec![req(
+                "kubernetes.io/metadata.name",
+                LabelOperator::In,
+                &["prod"],
+            )],
         };
         validate(&good).unwrap();
     }

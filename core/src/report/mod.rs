@@ -70,12 +70,8 @@ pub struct SbomInfo {
 impl SbomInfo {
     /// Describes an SBOM of `format` with `components` components.
     pub fn new(format: SbomFormat, path: Option<String>, components: usize) -> Self {
-        let format = match format {
-            SbomFormat::CycloneDx => "cyclonedx",
-            SbomFormat::Spdx => "spdx",
-        };
         Self {
-            format: format.to_owned(),
+            format: format.name().to_owned(),
             path,
             components,
         }
@@ -326,7 +322,12 @@ mod tests {
         assert_eq!(verdict["status"], "fail");
         assert_eq!(verdict["policy"]["name"], "stella-cli-flags");
         assert_eq!(verdict["policy"]["generated"], true);
-        assert!(verdict["policy"]["digest"].as_str().unwrap().starts_with("sha256:"));
+        assert!(
+            verdict["policy"]["digest"]
+                .as_str()
+                .unwrap()
+                .starts_with("sha256:")
+        );
         let rules = verdict["rules"].as_array().unwrap();
         assert_eq!(rules.len(), 2);
         assert_eq!(rules[0]["name"], "fail-on-high");
@@ -373,7 +374,12 @@ mod tests {
                 ..VerdictConfig::default()
             },
         );
-        let ids = |r: &ScanReport| r.findings.iter().map(|f| f.finding.id.clone()).collect::<Vec<_>>();
+        let ids = |r: &ScanReport| {
+            r.findings
+                .iter()
+                .map(|f| f.finding.id.clone())
+                .collect::<Vec<_>>()
+        };
         assert_eq!(ids(&reversed), ids(&sample()));
     }
 

@@ -148,7 +148,7 @@ fn plural(n: usize) -> &'static str {
 }
 
 /// `justification: reason (source)`, with whichever parts the mute has.
-pub(crate) fn mute_summary(mute: &MuteRule) -> String {
+pub fn mute_summary(mute: &MuteRule) -> String {
     let mut parts = Vec::new();
     if let Some(j) = mute.justification {
         parts.push(j.as_str().to_owned());
@@ -171,7 +171,7 @@ pub(crate) fn mute_summary(mute: &MuteRule) -> String {
 }
 
 /// Where a mute came from: `policy.yaml#mutes[2]`, `vex.json statement 3`, or `policy`.
-pub(crate) fn provenance(mute: &MuteRule) -> String {
+pub fn provenance(mute: &MuteRule) -> String {
     match &mute.provenance {
         Some(Provenance::File { path, index }) => format!("{path} #{index}"),
         Some(Provenance::Vex {
@@ -197,7 +197,11 @@ pub fn summary_line(report: &ScanReport, color: bool) -> String {
     } else {
         status
     };
-    let digest = v.policy.digest.strip_prefix("sha256:").unwrap_or(&v.policy.digest);
+    let digest = v
+        .policy
+        .digest
+        .strip_prefix("sha256:")
+        .unwrap_or(&v.policy.digest);
     let policy = match &v.policy.version {
         Some(version) => format!("{} {}", clean(&v.policy.name), clean(version)),
         None => clean(&v.policy.name),
@@ -446,15 +450,29 @@ mod tests {
             )
         );
         let warn = summary_line(&sample(None), false);
-        assert!(warn.contains("verdict: WARN (policy stella-cli-flags"), "{warn}");
+        assert!(
+            warn.contains("verdict: WARN (policy stella-cli-flags"),
+            "{warn}"
+        );
         let text = render(&report, 200, false);
         assert_eq!(text.lines().last(), Some(fail.as_str()));
         assert!(text.contains(
             "warning: mute of CVE-2000-1 (ignore file #2) expired 2026-01-01T23:59:59Z; it no longer applies (0 matching findings)"
         ), "{text}");
-        assert!(text.contains("rule fail-on-high (fail): 3 findings — --fail-on high: severity is high or higher"), "{text}");
-        assert!(text.contains("rule (default) (warn): 3 findings — no rule matched"), "{text}");
-        assert!(text.contains("muted: CVE-2024-0009 in pkg:pypi/pyyaml@5.0 — muted [ignore file #0]"), "{text}");
+        assert!(
+            text.contains(
+                "rule fail-on-high (fail): 3 findings — --fail-on high: severity is high or higher"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("rule (default) (warn): 3 findings — no rule matched"),
+            "{text}"
+        );
+        assert!(
+            text.contains("muted: CVE-2024-0009 in pkg:pypi/pyyaml@5.0 — muted [ignore file #0]"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -52,6 +52,16 @@ pub enum SbomFormat {
     Spdx,
 }
 
+impl SbomFormat {
+    /// `cyclonedx` or `spdx`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::CycloneDx => "cyclonedx",
+            Self::Spdx => "spdx",
+        }
+    }
+}
+
 /// One software bill of materials, independent of its source format.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Sbom {

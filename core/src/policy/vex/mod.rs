@@ -102,6 +102,28 @@ pub struct IgnoredStatement {
 }
 
 /// Checks size and depth on the raw bytes, then deserializes with JSON paths in errors.
+/// Reads an OpenVEX or CycloneDX VEX document, whichever `bytes` is; `name` is the
+/// document's name in provenance when it has no id of its own.
+pub fn parse_any(bytes: &[u8], name: &str, limits: &VexLimits) -> Result<VexImport, VexError> {
+    /// Just the keys that tell the formats apart.
+    #[derive(serde::Deserialize)]
+    struct Probe {
+        #[serde(rename = "@context")]
+        context: Option<serde::de::IgnoredAny>,
+        #[serde(rename = "bomFormat")]
+        bom_format: Option<String>,
+    }
+    let probe: Probe = parse_json(bytes, limits)?;
+    match (probe.context.is_some(), probe.bom_format.as_deref()) {
+        (_, Some("CycloneDX")) => cyclonedx::parse(bytes, name, limits),
+        (true, _) => openvex::parse(bytes, name, limits),
+        _ => Err(VexError::Invalid {
+            path: ".".to_owned(),
+            problem: "neither an OpenVEX document (@context) nor CycloneDX (bomFormat)".to_owned(),
+        }),
+    }
+}
+
 pub(crate) fn parse_json<T: DeserializeOwned>(
     bytes: &[u8],
     limits: &VexLimits,

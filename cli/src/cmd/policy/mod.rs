@@ -1,0 +1,76 @@
+//! `stella policy`: check policy files, print the policy JSON Schema, and explain
+//! which action each finding of an SBOM gets under a policy, and why.
+
+mod explain;
+pub mod setup;
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use stella_core::policy::compiled::CompiledPolicy;
+use stella_core::policy::document;
+
+/// `stella policy ...`
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Check policy files; errors give the field path and the reason.
+    #[command(after_help = "Exit codes: 0 every file is valid, 2 some file is invalid.")]
+    Validate(ValidateArgs),
+    /// Print the JSON Schema of policy documents (for editors and CI linting).
+    Schema,
+    /// Scan an SBOM and print, for each finding, its action and why.
+    Explain(explain::ExplainArgs),
+}
+
+/// Arguments of `stella policy validate`.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Policy files (YAML or JSON).
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<PathBuf>,
+}
+
+/// Run a `policy` subcommand; returns the process exit code.
+pub fn run(cmd: PolicyCommand) -> anyhow::Result<u8> {
+    match cmd {
+        PolicyCommand::Validate(args) => Ok(validate(&args)),
+        PolicyCommand::Schema => {
+            println!("{}", document::json_schema());
+            Ok(0)
+        }
+        PolicyCommand::Explain(args) => explain::run(args),
+    }
+}
+
+fn validate(args: &ValidateArgs) -> u8 {
+    let mut code = 0;
+    for path in &args.files {
+        match CompiledPolicy::load(path) {
+            Ok(policy) => {
+                let doc = policy.document();
+                println!(
+                    "{}: valid — policy {}{} ({} rules, {} mutes{}, default {}), {}",
+                    path.display(),
+                    doc.name,
+                    doc.version
+                        .as_deref()
+                        .map(|v| format!(" {v}"))
+                        .unwrap_or_default(),
+                    doc.rules.len(),
+                    doc.mutes.len(),
+                    doc.rego
+                        .as_ref()
+                        .map(|r| format!(", {} Rego modules", r.modules.len()))
+                        .unwrap_or_default(),
+                    doc.default_action.as_str(),
+                    policy.digest(),
+                );
+            }
+            Err(e) => {
+                eprintln!("{}: invalid: {e}", path.display());
+                code = crate::EXIT_USAGE_OR_INPUT;
+            }
+        }
+    }
+    code
+}
