@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use sha2::{Digest, Sha256};
 
 use super::document::{DocumentError, PolicyDocument, SCHEMA_VERSIONS};
-use super::mute::{MuteError, MuteSet};
+use super::mute::{MuteError, MuteSet, Provenance};
 use super::rule::CompiledRule;
 
 /// Why a policy cannot be used.
@@ -103,7 +103,16 @@ impl CompiledPolicy {
                 .map_err(|e| invalid(format!("rules[{index}].{}", e.path), e.reason))?;
             rules.push(compiled);
         }
-        let mutes = MuteSet::compile(document.mutes.iter().cloned()).map_err(|e| match e {
+        // A mute written in the policy says so in verdicts, unless it says where it came from.
+        let own_mutes = document.mutes.iter().enumerate().map(|(index, mute)| {
+            let mut mute = mute.clone();
+            mute.provenance.get_or_insert_with(|| Provenance::File {
+                path: format!("policy {}", document.name.trim()),
+                index,
+            });
+            mute
+        });
+        let mutes = MuteSet::compile(own_mutes).map_err(|e| match e {
             MuteError::Rule {
                 index,
                 field,
