@@ -45,7 +45,7 @@ enum Command {
     #[command(
         after_help = "Exit codes: 0 pass or warn, 1 policy failure (verdict fail), 2 usage or input error."
     )]
-    Scan(cmd::scan::ScanArgs),
+    Scan(Box<cmd::scan::ScanArgs>),
     /// Build the SBOM of a container image (layer-aware).
     Sbom(cmd::sbom::SbomArgs),
     /// Policies: validate files, print the JSON Schema, explain decisions.
@@ -63,7 +63,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format, cli.verbose);
     let result = match cli.command {
-        Command::Scan(args) => cmd::scan::run(args),
+        Command::Scan(args) => cmd::scan::run(*args),
         Command::Sbom(args) => cmd::sbom::run(args),
         Command::Policy(c) => cmd::policy::run(c),
         Command::Db(c) => cmd::db::run(c),

@@ -91,7 +91,7 @@ fn run(policy: &CompiledPolicy, findings: Vec<Finding>, ctx: &ScanContext) -> Ve
 fn fires(policy: &CompiledPolicy, f: Finding, ctx: &ScanContext) -> bool {
     let v = run(policy, vec![f], ctx);
     match v.findings.first() {
-        Some(d) => d.rule == "r",
+        Some(d) => &*d.rule == "r",
         None => panic!("finding vanished: {v:?}"),
     }
 }
@@ -362,7 +362,7 @@ fn kev_membership_needs_a_catalog() {
             now: now(),
         },
     );
-    let rules: Vec<&str> = v.findings.iter().map(|d| d.rule.as_str()).collect();
+    let rules: Vec<&str> = v.findings.iter().map(|d| &*d.rule).collect();
     assert_eq!(rules, ["r", DEFAULT_RULE]);
     // Matched through an alias too.
     let mut aliased = other();
@@ -394,7 +394,7 @@ rules:
     let acted: Vec<(&str, &str, Action)> = v
         .findings
         .iter()
-        .map(|d| (d.finding.id.as_str(), d.rule.as_str(), d.action))
+        .map(|d| (d.finding.id.as_str(), &*d.rule, d.action))
         .collect();
     assert_eq!(
         acted,
@@ -406,7 +406,7 @@ rules:
     let ignored: Vec<(&str, &str)> = v
         .ignored
         .iter()
-        .map(|d| (d.finding.id.as_str(), d.rule.as_str()))
+        .map(|d| (d.finding.id.as_str(), &*d.rule))
         .collect();
     assert_eq!(ignored, [("CVE-1", "ignore-npm"), ("CVE-4", DEFAULT_RULE)]);
     let fired: Vec<(&str, Option<usize>, usize)> = v
@@ -768,7 +768,7 @@ fn generated_policy_matches_the_v0_flags() {
     );
     assert_eq!(v.status, Status::Warn);
     assert_eq!(v.ignored.len(), 1);
-    assert_eq!(v.ignored[0].rule, "ignore-unfixed");
+    assert_eq!(&*v.ignored[0].rule, "ignore-unfixed");
     // No flags: report everything, never fail.
     let v = run(
         &generated::from_flags(None, false),

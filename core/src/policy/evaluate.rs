@@ -4,6 +4,7 @@
 //! the same verdict.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
@@ -11,7 +12,7 @@ use super::compiled::CompiledPolicy;
 use super::context::{ScanContext, purl_type};
 use super::document::Action;
 use super::mute::{FindingRef, MuteDecision, MuteRule, MuteSet};
-use super::rule::Subject;
+use super::rule::{CompiledRule, Subject};
 use crate::matcher::Finding;
 use crate::verdict::ignore::parse_expires;
 use crate::verdict::{
@@ -66,6 +67,14 @@ pub fn evaluate(policy: &CompiledPolicy, findings: Vec<Finding>, eval: &Evaluati
     let mut decided = Vec::with_capacity(findings.len());
     let mut ignored = Vec::new();
     let mut muted = Vec::new();
+    // Context conditions are the same for every finding: test them once.
+    let applicable: Vec<&CompiledRule> = policy
+        .rules()
+        .iter()
+        .filter(|r| r.applies_in(eval.context))
+        .collect();
+    let default_name: Arc<str> = Arc::from(DEFAULT_RULE);
+    let default_reason: Arc<str> = Arc::from("no rule matched: the policy's default action");
 
     'findings: for finding in findings {
         let mut first_expired = None;
@@ -94,39 +103,33 @@ pub fn evaluate(policy: &CompiledPolicy, findings: Vec<Finding>, eval: &Evaluati
                 .kev
                 .map(|k| k.contains(&finding.id) || finding.aliases.iter().any(|a| k.contains(a))),
         };
-        let rule = policy
-            .rules()
+        let rule = applicable
             .iter()
-            .find(|r| r.matches(&subject, eval.context, eval.now));
+            .find(|r| r.matches_finding(&subject, eval.now));
         let (index, name, action, reason) = match rule {
-            Some(r) => (
-                Some(r.index),
-                r.rule.name.clone(),
-                r.rule.action,
-                r.reason(),
-            ),
+            Some(r) => (Some(r.index), &r.name, r.rule.action, &r.reason),
             None => (
                 None,
-                DEFAULT_RULE.to_owned(),
+                &default_name,
                 policy.document().default_action,
-                "no rule matched: the policy's default action".to_owned(),
+                &default_reason,
             ),
         };
         fired
             .entry(index)
             .or_insert_with(|| FiredRule {
-                name: name.clone(),
+                name: name.to_string(),
                 index,
                 action,
-                reason: reason.clone(),
+                reason: reason.to_string(),
                 findings: 0,
             })
             .findings += 1;
         let decided_finding = DecidedFinding {
             finding,
             action,
-            rule: name,
-            reason,
+            rule: Arc::clone(name),
+            reason: Arc::clone(reason),
         };
         if action == Action::Ignore {
             ignored.push(decided_finding);
@@ -216,7 +219,7 @@ pub fn rego_input(
             "published": Value::Null,
             "kev": kev.map(|k| k.contains(&f.id) || f.aliases.iter().any(|a| k.contains(a))),
             "action": d.action.as_str(),
-            "rule": d.rule,
+            "rule": &*d.rule,
         })
     };
     let findings: Vec<Value> = verdict

@@ -1,14 +1,16 @@
 //! One compiled policy rule: its globs and selectors checked and built once, and the
 //! pure test of whether a finding, in a scan context, meets all its conditions.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
-use globset::{GlobBuilder, GlobMatcher};
+use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 
 use super::context::{ScanContext, purl_type};
 use super::document::{Conditions, Rule};
 use super::selector;
 use crate::matcher::Finding;
-use crate::verdict::ignore::PurlGlob;
+use crate::verdict::ignore::purl_without_version;
 
 /// A finding with the facts rules test that are not fields of [`Finding`].
 #[derive(Debug, Clone, Copy)]
@@ -44,38 +46,52 @@ pub struct CompiledRule {
     pub rule: Rule,
     /// Its position in the policy.
     pub index: usize,
-    packages: Vec<PurlGlob>,
-    ecosystems: Vec<GlobMatcher>,
-    ids: Vec<GlobMatcher>,
-    images: Vec<GlobMatcher>,
-    digests: Vec<GlobMatcher>,
-    namespaces: Vec<GlobMatcher>,
+    /// Its name, shared by every finding it decides.
+    pub name: Arc<str>,
+    /// Its reason (the author's, or its conditions spelled out), computed once.
+    pub reason: Arc<str>,
+    packages: Globs,
+    ecosystems: Globs,
+    ids: Globs,
+    images: Globs,
+    digests: Globs,
+    namespaces: Globs,
 }
 
-/// Compiles a glob; `*` crosses `/` (image and purl paths have slashes).
-fn glob(pattern: &str, case_insensitive: bool) -> Result<GlobMatcher, String> {
-    if pattern.trim().is_empty() {
-        return Err("empty pattern".to_owned());
+/// The alternatives of one glob list, as one matcher; `None` when the list is empty
+/// (no condition). One [`GlobSet`] pass is cheaper than a matcher per pattern.
+type Globs = Option<GlobSet>;
+
+/// Compiles a list of globs; `*` crosses `/` (image and purl paths have slashes).
+fn globs(field: &str, patterns: &[String], case_insensitive: bool) -> Result<Globs, FieldError> {
+    if patterns.is_empty() {
+        return Ok(None);
     }
-    GlobBuilder::new(pattern)
-        .literal_separator(false)
-        .backslash_escape(true)
-        .case_insensitive(case_insensitive)
-        .build()
-        .map(|g| g.compile_matcher())
-        .map_err(|e| format!("invalid glob {pattern:?}: {}", e.kind()))
+    let mut set = GlobSetBuilder::new();
+    for (i, pattern) in patterns.iter().enumerate() {
+        let at = || format!("match.{field}[{i}]");
+        if pattern.trim().is_empty() {
+            return Err(field_error(at(), "empty pattern"));
+        }
+        let glob = GlobBuilder::new(pattern)
+            .literal_separator(false)
+            .backslash_escape(true)
+            .case_insensitive(case_insensitive)
+            .build()
+            .map_err(|e| field_error(at(), format!("invalid glob {pattern:?}: {}", e.kind())))?;
+        set.add(glob);
+    }
+    set.build()
+        .map(Some)
+        .map_err(|e| field_error(format!("match.{field}"), e.to_string()))
 }
 
-fn globs(field: &str, patterns: &[String], ci: bool) -> Result<Vec<GlobMatcher>, FieldError> {
-    patterns
-        .iter()
-        .enumerate()
-        .map(|(i, p)| glob(p, ci).map_err(|r| field_error(format!("match.{field}[{i}]"), r)))
-        .collect()
-}
-
-fn any_glob(globs: &[GlobMatcher], value: Option<&str>) -> bool {
-    globs.is_empty() || value.is_some_and(|v| globs.iter().any(|g| g.is_match(v)))
+/// Whether `value` matches the globs; no globs always match, an unknown value never.
+fn glob_match(globs: &Globs, value: Option<&str>) -> bool {
+    match globs {
+        None => true,
+        Some(set) => value.is_some_and(|v| set.is_match(v)),
+    }
 }
 
 impl CompiledRule {
@@ -118,21 +134,14 @@ impl CompiledRule {
                     .map_err(|(at, reason)| field_error(format!("match.{field}.{at}"), reason))?;
             }
         }
-        let packages = c
-            .packages
-            .iter()
-            .enumerate()
-            .map(|(i, p)| {
-                let at = || format!("match.packages[{i}]");
-                if p.trim().is_empty() {
-                    return Err(field_error(at(), "empty pattern"));
-                }
-                PurlGlob::new(p)
-                    .map_err(|e| field_error(at(), format!("invalid glob: {}", e.kind())))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let reason = match &rule.reason {
+            Some(r) if !r.trim().is_empty() => r.trim().to_owned(),
+            _ => describe(&rule.conditions),
+        };
         Ok(Self {
-            packages,
+            name: Arc::from(rule.name.trim()),
+            reason: Arc::from(reason),
+            packages: globs("packages", &c.packages, false)?,
             ecosystems: globs("ecosystems", &c.ecosystems, true)?,
             ids: globs("ids", &c.ids, true)?,
             images: globs("images", &c.images, false)?,
@@ -155,18 +164,39 @@ impl CompiledRule {
         context: &ScanContext,
         now: DateTime<Utc>,
     ) -> bool {
+        self.applies_in(context) && self.matches_finding(subject, now)
+    }
+
+    /// Whether the conditions on the scan context (image, digest, namespace, labels)
+    /// hold; the same for every finding of a scan, so evaluated once per scan.
+    pub fn applies_in(&self, context: &ScanContext) -> bool {
+        let c: &Conditions = &self.rule.conditions;
+        glob_match(&self.images, context.image.as_deref())
+            && glob_match(&self.digests, context.digest.as_deref())
+            && glob_match(&self.namespaces, context.namespace.as_deref())
+            && c.namespace_selector.as_ref().is_none_or(|sel| {
+                context.namespace.is_some() && selector::matches(sel, &context.namespace_labels)
+            })
+            && c.label_selector
+                .as_ref()
+                .is_none_or(|sel| selector::matches(sel, &context.labels))
+    }
+
+    /// Whether the conditions on the finding itself hold (cheapest tests first).
+    pub fn matches_finding(&self, subject: &Subject<'_>, now: DateTime<Utc>) -> bool {
         let c: &Conditions = &self.rule.conditions;
         let f = subject.finding;
         (c.severity.is_empty() || c.severity.contains(&f.severity))
             && c.min_severity.is_none_or(|min| f.severity >= min)
+            && c.fix_available
+                .is_none_or(|want| want != f.fixed_versions.is_empty())
+            && c.kev.is_none_or(|want| subject.kev == Some(want))
             && c.cvss.is_none_or(|range| {
                 f.cvss.as_ref().is_some_and(|s| {
                     range.min.is_none_or(|min| s.score >= min)
                         && range.max.is_none_or(|max| s.score <= max)
                 })
             })
-            && c.fix_available
-                .is_none_or(|want| want != f.fixed_versions.is_empty())
             && c.age.is_none_or(|age| {
                 subject.published.is_some_and(|published| {
                     let days = (now - published).num_days();
@@ -174,31 +204,14 @@ impl CompiledRule {
                         && age.at_most_days.is_none_or(|n| days <= i64::from(n))
                 })
             })
-            && (self.packages.is_empty() || self.packages.iter().any(|g| g.is_match(&f.purl)))
-            && any_glob(&self.ecosystems, Some(purl_type(&f.purl)))
-            && (self.ids.is_empty()
-                || self
-                    .ids
-                    .iter()
-                    .any(|g| g.is_match(&f.id) || f.aliases.iter().any(|a| g.is_match(a))))
-            && any_glob(&self.images, context.image.as_deref())
-            && any_glob(&self.digests, context.digest.as_deref())
-            && any_glob(&self.namespaces, context.namespace.as_deref())
-            && c.namespace_selector.as_ref().is_none_or(|sel| {
-                context.namespace.is_some() && selector::matches(sel, &context.namespace_labels)
+            && glob_match(&self.ecosystems, Some(purl_type(&f.purl)))
+            && self.packages.as_ref().is_none_or(|set| {
+                set.is_match(&f.purl) || set.is_match(purl_without_version(&f.purl))
             })
-            && c.label_selector
+            && self
+                .ids
                 .as_ref()
-                .is_none_or(|sel| selector::matches(sel, &context.labels))
-            && c.kev.is_none_or(|want| subject.kev == Some(want))
-    }
-
-    /// The reason reported when the rule fires: the author's, or the rule's conditions.
-    pub fn reason(&self) -> String {
-        match &self.rule.reason {
-            Some(r) if !r.trim().is_empty() => r.trim().to_owned(),
-            _ => describe(&self.rule.conditions),
-        }
+                .is_none_or(|set| set.is_match(&f.id) || f.aliases.iter().any(|a| set.is_match(a)))
     }
 }
 

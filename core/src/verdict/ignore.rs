@@ -126,7 +126,7 @@ impl PurlGlob {
 }
 
 /// `pkg:type/ns/name@ver?q#sub` → `pkg:type/ns/name`.
-fn purl_without_version(purl: &str) -> &str {
+pub fn purl_without_version(purl: &str) -> &str {
     let end = purl.find(['?', '#']).unwrap_or(purl.len());
     let base = purl.get(..end).unwrap_or(purl);
     // Canonical purls percent-encode '@' inside names (npm scopes), so the version

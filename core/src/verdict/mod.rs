@@ -16,6 +16,7 @@ use crate::policy::document::Action;
 use crate::policy::mute::MuteRule;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use std::sync::Arc;
 
 /// Exit code of a passing (or warning) verdict.
 pub const EXIT_PASS: i32 = 0;
@@ -101,9 +102,9 @@ pub struct DecidedFinding {
     /// What the policy does with it.
     pub action: Action,
     /// The rule that decided (`(default)` when none matched).
-    pub rule: String,
+    pub rule: Arc<str>,
     /// Why.
-    pub reason: String,
+    pub reason: Arc<str>,
 }
 
 /// A finding a mute rule (or VEX statement, or ignore-file entry) muted.

@@ -93,7 +93,7 @@ fn decisions(report: &ScanReport) -> Vec<Decision<'_>> {
             severity: d.finding.severity.as_str(),
             action: d.action.as_str(),
             rule: Some(&d.rule),
-            reason: d.reason.clone(),
+            reason: d.reason.to_string(),
         })
         .collect();
     out.extend(v.muted.iter().map(|m| Decision {

@@ -19,7 +19,7 @@ pub enum PolicyCommand {
     /// Print the JSON Schema of policy documents (for editors and CI linting).
     Schema,
     /// Scan an SBOM and print, for each finding, its action and why.
-    Explain(explain::ExplainArgs),
+    Explain(Box<explain::ExplainArgs>),
 }
 
 /// Arguments of `stella policy validate`.
@@ -38,7 +38,7 @@ pub fn run(cmd: PolicyCommand) -> anyhow::Result<u8> {
             println!("{}", document::json_schema());
             Ok(0)
         }
-        PolicyCommand::Explain(args) => explain::run(args),
+        PolicyCommand::Explain(args) => explain::run(*args),
     }
 }
 
