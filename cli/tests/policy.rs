@@ -415,3 +415,70 @@ fn explain_gives_every_finding_its_reason() {
         .collect();
     assert_eq!(muted, ["CVE-2022-21716", "CVE-2022-24999"]);
 }
+
+#[test]
+fn audit_mutes_records_every_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let before = dir.path().join("before.yaml");
+    let after = dir.path().join("after.yaml");
+    std::fs::write(
+        &before,
+        "schemaVersion: 1\nname: p\nmutes:\n  - {id: CVE-1, expires: 2026-12-31}\n  - {id: CVE-2}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        &after,
+        "schemaVersion: 1\nname: p\nmutes:\n  - {id: CVE-1, expires: 2027-03-31, author: alice}\n  - {id: CVE-3, justification: component_not_present}\n",
+    )
+    .unwrap();
+    let log = dir.path().join("audit.jsonl");
+    let (b, a, l) = (
+        before.display().to_string(),
+        after.display().to_string(),
+        log.display().to_string(),
+    );
+    let out = stella(&[
+        "policy",
+        "audit-mutes",
+        "--before",
+        &b,
+        "--after",
+        &a,
+        "--actor",
+        "alice",
+        "--audit-log",
+        &l,
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let changes: Vec<(&str, &str)> = printed
+        .iter()
+        .map(|r| (r["change"].as_str().unwrap(), r["id"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        changes,
+        [
+            ("changed", "CVE-1"),
+            ("removed", "CVE-2"),
+            ("added", "CVE-3")
+        ]
+    );
+    assert_eq!(
+        printed[0]["fields"],
+        serde_json::json!(["expires", "author"])
+    );
+    assert_eq!(printed[0]["actor"], "alice");
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(logged.lines().count(), 3);
+    // A new policy: every mute is added.
+    let out = stella(&["policy", "audit-mutes", "--after", &a]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 2);
+}

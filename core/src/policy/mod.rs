@@ -5,6 +5,7 @@
 //! checks and compiles a document, [`evaluate`] turns findings into a
 //! [`crate::verdict::Verdict`].
 
+pub mod audit;
 pub mod compiled;
 pub mod context;
 pub mod document;
