@@ -12,13 +12,20 @@ SHARED ?= ../shared
 build:
 	$(CARGO) build --release --locked -p stella-cli
 
-## A real scan on the embedded defaults: import the shipped advisories, scan the demo SBOM.
+## A real scan on the embedded defaults: import the shipped advisories, scan the demo SBOM
+## with --fail-on, then under the prod-gate policy with two VEX documents, in production.
 demo: build
 	@rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
 	$(STELLA) db import --db $(DEMO_DB) data/demo/advisories
 	@# Exit 1 means the verdict failed, which is the point of the demo.
 	$(STELLA) scan --sbom data/demo/sbom.cdx.json --db $(DEMO_DB) --fail-on critical; \
 	  rc=$$?; echo "stella exit code: $$rc"; test $$rc -le 1
+	$(STELLA) policy validate config/policies/*.yaml
+	$(STELLA) scan --sbom data/demo/sbom.cdx.json --db $(DEMO_DB) \
+	  --policy config/policies/prod-gate.yaml \
+	  --vex config/policies/vex/demo.openvex.json --vex config/policies/vex/demo.cdx-vex.json \
+	  --namespace shop --namespace-label env=prod; \
+	  rc=$$?; echo "stella exit code: $$rc"; test $$rc -eq 1
 
 ## Feedser on the real sample (../shared/feeds-sample, nine sources): sync, merge, show a
 ## four-source advisory, export, then scan the demo SBOM against the merged snapshot.
@@ -46,7 +53,7 @@ fuzz-build:
 
 ## Benchmarks: criterion (in-process match, version compare) and the bench/ harnesses.
 bench: build
-	$(CARGO) bench -p stella-core --bench match_sbom --bench version_compare --bench feedser_merge --bench feed_store
+	$(CARGO) bench -p stella-core --bench match_sbom --bench version_compare --bench feedser_merge --bench feed_store --bench policy_eval
 	bash bench/scan-process.sh
 	bash bench/import-throughput.sh
 
