@@ -297,6 +297,7 @@ mod tests {
             severity,
             cvss: None,
             summary: None,
+            published: None,
             layer_digest: None,
         }
     }
