@@ -1,5 +1,6 @@
 //! Policy: reviewed, expiring, justified mute rules ([`mute`]) and the VEX documents
 //! vendors publish ([`vex`]), which are turned into the same mute rules.
 
+pub mod kev;
 pub mod mute;
 pub mod vex;
