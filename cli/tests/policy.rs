@@ -232,10 +232,21 @@ fn ci_baseline_gates_fixable_high_and_ignores_reviewed_findings() {
     );
     assert_eq!(action_of(&d, "CVE-2023-25577"), ("ignore", "unscored"));
     assert_eq!(action_of(&d, "CVE-2023-3978"), ("ignore", "unscored"));
-    // Medium advisories from 2022 and 2023: only those over two years old fail, which
-    // needs publication dates; the rest warn.
-    let (action, _) = action_of(&d, "CVE-2023-45803");
-    assert!(action == "warn" || action == "fail", "{d:?}");
+    // Medium advisories published over two years ago (urllib3's in October 2023) fail.
+    assert_eq!(action_of(&d, "CVE-2023-45803"), ("fail", "old-medium"));
+    let urllib3 = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == "CVE-2023-45803")
+        .unwrap();
+    assert!(
+        urllib3["published"]
+            .as_str()
+            .unwrap()
+            .starts_with("2023-10-17"),
+        "{urllib3}"
+    );
     assert_eq!(
         report["summary"]["failing"],
         report["verdict"]["counts"]["total"].as_u64().unwrap()

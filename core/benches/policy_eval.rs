@@ -85,6 +85,7 @@ fn findings(n: usize) -> Vec<Finding> {
                     score: (i % 101) as f64 / 10.0,
                 }),
                 summary: None,
+                published: None,
                 layer_digest: None,
             }
         })

@@ -37,6 +37,7 @@ fn finding(id: &str, purl: &str, severity: Severity) -> Finding {
         severity,
         cvss: None,
         summary: None,
+        published: None,
         layer_digest: None,
     }
 }

@@ -51,6 +51,7 @@ fn finding(
             score,
         }),
         summary: Some(format!("{name}: \"quoted\" <html> & unicode é summary")),
+        published: None,
         layer_digest: None,
     }
 }

@@ -28,6 +28,7 @@ fuzz_target!(|data: &[u8]| {
         severity: Severity::Critical,
         cvss: None,
         summary: None,
+        published: None,
         layer_digest: None,
     };
     let context = ScanContext {

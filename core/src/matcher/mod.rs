@@ -5,6 +5,7 @@ pub mod range;
 
 use crate::advisory::Severity;
 use crate::advisory::cvss::CvssScore;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// A vulnerability found in one component.
@@ -34,6 +35,10 @@ pub struct Finding {
     pub cvss: Option<CvssScore>,
     /// One-line summary from the first advisory that has one.
     pub summary: Option<String>,
+    /// Earliest publication time among the matching advisories (advisory age is
+    /// measured from it); absent when none of them gives a usable one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published: Option<DateTime<Utc>>,
     /// Digest of the layer that introduced the component, when known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub layer_digest: Option<String>,
@@ -234,11 +239,15 @@ fn group(
             let mut severity = crate::advisory::Severity::Unknown;
             let mut cvss: Option<CvssScore> = None;
             let mut summary = None;
+            let mut published: Option<DateTime<Utc>> = None;
             for &m in &members {
                 let (cand, fx) = &hits[m];
                 advisories.insert(cand.advisory_id.clone());
                 fixed.extend(fx.iter().cloned());
                 severity = severity.max(cand.severity);
+                if let Some(p) = cand.published {
+                    published = Some(published.map_or(p, |q| q.min(p)));
+                }
                 if let Some(c) = &cand.cvss
                     && cvss.as_ref().is_none_or(|best| c.score > best.score)
                 {
@@ -274,6 +283,7 @@ fn group(
                 severity,
                 cvss,
                 summary,
+                published,
                 layer_digest: component.layer_digest.clone(),
             }
         })
@@ -378,6 +388,7 @@ mod tests {
             },
             severity: sev,
             cvss: None,
+            published: None,
         }
     }
 

@@ -26,6 +26,12 @@ pub trait KnownExploited {
     fn contains(&self, id: &str) -> bool;
 }
 
+impl KnownExploited for super::kev::KevCatalog {
+    fn contains(&self, id: &str) -> bool {
+        super::kev::KevCatalog::contains(self, id)
+    }
+}
+
 impl KnownExploited for std::collections::BTreeSet<String> {
     fn contains(&self, id: &str) -> bool {
         std::collections::BTreeSet::contains(self, &id.to_ascii_uppercase())
@@ -98,7 +104,7 @@ pub fn evaluate(policy: &CompiledPolicy, findings: Vec<Finding>, eval: &Evaluati
         }
         let subject = Subject {
             finding: &finding,
-            published: None,
+            published: finding.published,
             kev: eval
                 .kev
                 .map(|k| k.contains(&finding.id) || finding.aliases.iter().any(|a| k.contains(a))),
@@ -216,7 +222,7 @@ pub fn rego_input(
             "cvss": f.cvss.as_ref().map(|c| c.score),
             "fixedVersions": f.fixed_versions,
             "fixAvailable": !f.fixed_versions.is_empty(),
-            "published": Value::Null,
+            "published": f.published.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
             "kev": kev.map(|k| k.contains(&f.id) || f.aliases.iter().any(|a| k.contains(a))),
             "action": d.action.as_str(),
             "rule": &*d.rule,

@@ -587,6 +587,7 @@ mod tests {
             severity: crate::advisory::Severity::High,
             cvss: None,
             summary: None,
+            published: None,
             layer_digest: None,
         };
         let mut r = rule("cve-2024-7");

@@ -206,6 +206,7 @@ pub(crate) mod test_support {
             severity,
             cvss: None,
             summary: Some(format!("{package} is vulnerable to {id}")),
+            published: None,
             layer_digest: None,
         }
     }

@@ -1,8 +1,10 @@
 //! The embedded SQLite advisory DB: OSV records indexed by ecosystem and
 //! normalised package name, read by the matcher.
 
+use std::collections::HashMap;
 use std::path::Path;
 
+use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use sha2::{Digest, Sha256};
 
@@ -37,6 +39,9 @@ pub struct Candidate {
     pub severity: Severity,
     /// Best CVSS score assessed at import.
     pub cvss: Option<CvssScore>,
+    /// When the advisory was first published (its OSV `published`); `None` when the
+    /// record has none, or an unparsable or placeholder (`0001-01-01…`) timestamp.
+    pub published: Option<DateTime<Utc>>,
 }
 
 /// An OSV record ready to store: keys, digest and assessed severities computed.
@@ -349,6 +354,24 @@ impl AdvisoryDb {
         // Sorted here, not in SQL: see the note on the affected table's columns.
         let mut rows = rows.collect::<Result<Vec<_>, _>>().map_err(e)?;
         rows.sort_by(|a, b| (&a.0, a.7).cmp(&(&b.0, b.7)));
+        // `published` lives on the advisory row (schema 1 has it there, not on
+        // `affected`): one primary-key lookup per advisory, not a JOIN (see above).
+        let mut published_stmt = self
+            .conn
+            .prepare_cached("SELECT published FROM advisory WHERE id = ?1")
+            .map_err(e)?;
+        let mut published: HashMap<String, Option<DateTime<Utc>>> = HashMap::new();
+        for (id, ..) in &rows {
+            if published.contains_key(id) {
+                continue;
+            }
+            let text: Option<String> = published_stmt
+                .query_row(params![id], |r| r.get(0))
+                .optional()
+                .map_err(e)?
+                .flatten();
+            published.insert(id.clone(), text.as_deref().and_then(parse_published));
+        }
         let mut out = Vec::with_capacity(rows.len());
         for (id, aliases, summary, withdrawn, entry, severity, cvss, _) in rows {
             let corrupt = |reason: String| StoreError::Corrupt {
@@ -374,6 +397,7 @@ impl AdvisoryDb {
                 affected,
                 severity: severity.parse().unwrap_or(Severity::Unknown),
                 cvss,
+                published: published.get(&id).copied().flatten(),
             });
         }
         Ok(out)
@@ -455,9 +479,43 @@ impl AdvisoryDb {
     }
 }
 
+/// An OSV `published` timestamp as a time. Unparsable text and placeholder dates are
+/// `None`: Go's repository writes `0001-01-01T00:00:00Z` for "unknown", and other
+/// exporters write the Unix epoch, and an advisory age computed from either would be
+/// absurd. Nothing was published before 1980, so anything earlier is a placeholder.
+pub(crate) fn parse_published(text: &str) -> Option<DateTime<Utc>> {
+    let time = DateTime::parse_from_rfc3339(text.trim())
+        .ok()?
+        .with_timezone(&Utc);
+    (chrono::Datelike::year(&time) >= 1980).then_some(time)
+}
+
 fn sqlite(path: &str, source: rusqlite::Error) -> StoreError {
     StoreError::Sqlite {
         path: path.to_string(),
         source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_published;
+
+    #[test]
+    fn published_times_are_rfc3339_and_placeholders_are_none() {
+        let t = parse_published(" 2023-02-14T20:15:00Z ").expect("valid");
+        assert_eq!(t.to_rfc3339(), "2023-02-14T20:15:00+00:00");
+        // Offsets are converted to UTC.
+        let t = parse_published("2021-12-10T02:00:00+02:00").expect("valid");
+        assert_eq!(t.to_rfc3339(), "2021-12-10T00:00:00+00:00");
+        for text in [
+            "0001-01-01T00:00:00Z",
+            "1970-01-01T00:00:00Z",
+            "2023-02-14",
+            "yesterday",
+            "",
+        ] {
+            assert_eq!(parse_published(text), None, "{text:?}");
+        }
     }
 }

@@ -350,6 +350,7 @@ mod tests {
             severity: Severity::High,
             cvss: None,
             summary: None,
+            published: None,
             layer_digest: None,
         }
     }

@@ -11,7 +11,9 @@ use clap::Args;
 use stella_core::advisory::Severity;
 use stella_core::policy::compiled::CompiledPolicy;
 use stella_core::policy::context::ScanContext;
+use stella_core::policy::evaluate::KnownExploited;
 use stella_core::policy::generated;
+use stella_core::policy::kev::{KevCatalog, KevLimits};
 use stella_core::policy::mute::MuteSet;
 use stella_core::policy::vex::{self, VexLimits};
 use stella_core::scan::ScanOptions;
@@ -38,6 +40,9 @@ pub struct PolicyArgs {
     /// findings (repeat for several documents).
     #[arg(long, value_name = "FILE")]
     pub vex: Vec<PathBuf>,
+    /// CISA Known Exploited Vulnerabilities catalog (its JSON feed), for `kev` conditions.
+    #[arg(long, value_name = "FILE", env = "STELLA_KEV")]
+    pub kev: Option<PathBuf>,
     /// Kubernetes namespace to evaluate the policy for.
     #[arg(long, value_name = "NAME")]
     pub namespace: Option<String>,
@@ -107,9 +112,22 @@ impl PolicyArgs {
                 .with_context(|| format!("VEX document {name} has an unusable statement"))?;
             mutes.push(set);
         }
+        let kev = match &self.kev {
+            Some(path) => {
+                let catalog = KevCatalog::load(path, KevLimits::default())
+                    .with_context(|| format!("reading KEV catalog {}", path.display()))?;
+                Some(Arc::new(catalog) as Arc<dyn KnownExploited + Send + Sync>)
+            }
+            None if policy.uses_kev() => anyhow::bail!(
+                "policy {} has rules on KEV membership: give the catalog with --kev FILE",
+                policy.document().name
+            ),
+            None => None,
+        };
         Ok(ScanOptions {
             policy: Arc::new(policy),
             mutes,
+            kev,
             context: ScanContext {
                 image: self.image_ref.clone(),
                 digest: self.image_digest.clone(),
