@@ -2,4 +2,5 @@
 //! vendors publish ([`vex`]), which are turned into the same mute rules.
 
 pub mod mute;
+pub mod rego;
 pub mod vex;
