@@ -8,7 +8,10 @@ use std::hint::black_box;
 use stella_core::policy::rego::{RegoLimits, RegoModule, RegoProgram};
 
 fn module(name: &str) -> RegoModule {
-    let path = format!("{}/../config/policies/rego/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/../config/policies/rego/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
     let source = std::fs::read_to_string(&path).unwrap_or_else(|err| panic!("{path}: {err}"));
     RegoModule {
         name: name.to_owned(),
@@ -18,11 +21,17 @@ fn module(name: &str) -> RegoModule {
 
 /// 2,000 synthetic findings: one in 10 critical (half of those fixable), one in 50 in KEV.
 fn context(findings: usize) -> Value {
-    let severities = ["low", "medium", "high", "medium", "low", "critical", "high", "low", "medium", "high"];
+    let severities = [
+        "low", "medium", "high", "medium", "low", "critical", "high", "low", "medium", "high",
+    ];
     let findings: Vec<Value> = (0..findings)
         .map(|i| {
             let severity = severities[i % severities.len()];
-            let fixed: Vec<String> = if i % 20 < 10 { vec![format!("1.{i}.1")] } else { vec![] };
+            let fixed: Vec<String> = if i % 20 < 10 {
+                vec![format!("1.{i}.1")]
+            } else {
+                vec![]
+            };
             json!({
                 "id": format!("CVE-2024-{i:05}"),
                 "aliases": [format!("GHSA-{i:04}-xxxx-yyyy")],

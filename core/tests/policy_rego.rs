@@ -80,7 +80,13 @@ const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef012
 fn kev_and_fixable_table() {
     let program = program("kev-and-fixable.rego");
     let pinned = image("registry.example/app:1.2", Some(DIGEST));
-    let critical_fixed = finding("CVE-2024-0001", "openssl", "critical", &["1.1", "1.2"], false);
+    let critical_fixed = finding(
+        "CVE-2024-0001",
+        "openssl",
+        "critical",
+        &["1.1", "1.2"],
+        false,
+    );
     let critical_unfixed = finding("CVE-2024-0002", "zlib", "critical", &[], false);
     let high_kev = finding("CVE-2023-4863", "libwebp", "high", &["1.3.2"], true);
     let critical_kev = finding("CVE-2021-44228", "log4j", "critical", &["2.15.0"], true);
@@ -90,10 +96,16 @@ fn kev_and_fixable_table() {
             context(
                 pinned.clone(),
                 namespace("shop", "prod"),
-                vec![critical_fixed.clone(), critical_unfixed.clone(), high_kev.clone()],
+                vec![
+                    critical_fixed.clone(),
+                    critical_unfixed.clone(),
+                    high_kev.clone(),
+                ],
             ),
             outcome(
-                &["CVE-2024-0001: openssl 1.0 is critical and fixed in 1.1, 1.2 (namespace shop is env=prod)"],
+                &[
+                    "CVE-2024-0001: openssl 1.0 is critical and fixed in 1.1, 1.2 (namespace shop is env=prod)",
+                ],
                 &["CVE-2023-4863: libwebp 1.0 is known to be exploited (CISA KEV)"],
             ),
         ),
@@ -104,7 +116,10 @@ fn kev_and_fixable_table() {
                 namespace("shop", "staging"),
                 vec![critical_fixed.clone(), critical_kev.clone()],
             ),
-            outcome(&[], &["CVE-2021-44228: log4j 1.0 is known to be exploited (CISA KEV)"]),
+            outcome(
+                &[],
+                &["CVE-2021-44228: log4j 1.0 is known to be exploited (CISA KEV)"],
+            ),
         ),
         (
             "no namespace (outside Kubernetes): nothing denied",
@@ -119,7 +134,9 @@ fn kev_and_fixable_table() {
                 vec![critical_kev.clone(), high_kev.clone()],
             ),
             outcome(
-                &["CVE-2021-44228: log4j 1.0 is critical and fixed in 2.15.0 (namespace pay is env=prod)"],
+                &[
+                    "CVE-2021-44228: log4j 1.0 is critical and fixed in 2.15.0 (namespace pay is env=prod)",
+                ],
                 &[
                     "CVE-2021-44228: log4j 1.0 is known to be exploited (CISA KEV)",
                     "CVE-2023-4863: libwebp 1.0 is known to be exploited (CISA KEV)",
@@ -149,7 +166,11 @@ fn image_hygiene_table() {
     let cases = [
         (
             "pinned, allowed registry, 5 highs: clean",
-            context(image("registry.example/app:1.2", Some(DIGEST)), Value::Null, highs(5)),
+            context(
+                image("registry.example/app:1.2", Some(DIGEST)),
+                Value::Null,
+                highs(5),
+            ),
             outcome(&[], &[]),
         ),
         (
@@ -157,14 +178,21 @@ fn image_hygiene_table() {
             context(
                 image("ghcr.io/example-org/api:3", Some(DIGEST)),
                 Value::Null,
-                [highs(6), vec![finding("CVE-1", "x", "critical", &[], false)]].concat(),
+                [
+                    highs(6),
+                    vec![finding("CVE-1", "x", "critical", &[], false)],
+                ]
+                .concat(),
             ),
             outcome(&[], &["6 high-severity findings (more than 5)"]),
         ),
         (
             "no digest",
             context(image("registry.example/app:1.2", None), Value::Null, vec![]),
-            outcome(&["image registry.example/app:1.2 is not pinned by digest"], &[]),
+            outcome(
+                &["image registry.example/app:1.2 is not pinned by digest"],
+                &[],
+            ),
         ),
         (
             "Docker Hub short name without digest: both denials",
@@ -184,7 +212,12 @@ fn image_hygiene_table() {
                 Value::Null,
                 vec![],
             ),
-            outcome(&[&format!("image registry.example.evil.com/app:1 {not_allowed}")], &[]),
+            outcome(
+                &[&format!(
+                    "image registry.example.evil.com/app:1 {not_allowed}"
+                )],
+                &[],
+            ),
         ),
         (
             "no image (directory scan): image rules do not apply",
@@ -199,12 +232,21 @@ fn image_hygiene_table() {
 
 #[test]
 fn both_examples_in_one_program() {
-    let modules = [example("kev-and-fixable.rego"), example("image-hygiene.rego")];
+    let modules = [
+        example("kev-and-fixable.rego"),
+        example("image-hygiene.rego"),
+    ];
     let program = RegoProgram::compile(&modules, "stella", RegoLimits::default()).unwrap();
     let input = context(
         image("registry.example/app:1.2", None),
         namespace("shop", "prod"),
-        vec![finding("CVE-2024-0001", "openssl", "critical", &["1.1"], true)],
+        vec![finding(
+            "CVE-2024-0001",
+            "openssl",
+            "critical",
+            &["1.1"],
+            true,
+        )],
     );
     assert_eq!(
         program.evaluate(&input).unwrap(),
@@ -224,7 +266,13 @@ fn program_is_shared_across_threads() {
     let input = context(
         Value::Null,
         namespace("shop", "prod"),
-        vec![finding("CVE-2024-0001", "openssl", "critical", &["1.1"], false)],
+        vec![finding(
+            "CVE-2024-0001",
+            "openssl",
+            "critical",
+            &["1.1"],
+            false,
+        )],
     );
     let expected = program.evaluate(&input).unwrap();
     std::thread::scope(|scope| {
@@ -240,11 +288,49 @@ fn program_is_shared_across_threads() {
 /// Fragments that random module text is assembled from, so that it often gets past the
 /// lexer and reaches the parser, analyser and interpreter.
 const FRAGMENTS: &[&str] = &[
-    "package stella\n", "import rego.v1\n", "deny", "warn", " contains ", " if ", "{", "}",
-    "[", "]", "(", ")", "msg", " := ", " = ", "==", "\"text\"", "input.findings", "some f in ",
-    "f.severity", "sprintf(\"%v\", [", "count(", "numbers.range(1, 10)", "not ", "; ", "\n",
-    "every x in ", "1e400", "-", "x", "|", "`raw`", "with input as {}", "default ", "else ",
-    "\u{0}", "é", "deny[msg] ", "walk(input, [p, v])", "0.1", "true", "null", ".",
+    "package stella\n",
+    "import rego.v1\n",
+    "deny",
+    "warn",
+    " contains ",
+    " if ",
+    "{",
+    "}",
+    "[",
+    "]",
+    "(",
+    ")",
+    "msg",
+    " := ",
+    " = ",
+    "==",
+    "\"text\"",
+    "input.findings",
+    "some f in ",
+    "f.severity",
+    "sprintf(\"%v\", [",
+    "count(",
+    "numbers.range(1, 10)",
+    "not ",
+    "; ",
+    "\n",
+    "every x in ",
+    "1e400",
+    "-",
+    "x",
+    "|",
+    "`raw`",
+    "with input as {}",
+    "default ",
+    "else ",
+    "\u{0}",
+    "é",
+    "deny[msg] ",
+    "walk(input, [p, v])",
+    "0.1",
+    "true",
+    "null",
+    ".",
 ];
 
 fn arbitrary_module() -> impl Strategy<Value = String> {

@@ -22,7 +22,11 @@ max_high_findings := 5
 # directory scans).
 has_image if input.image != null
 
-pinned if startswith(input.image.digest, "sha256:")
+# `digest` is null when the image was not pulled by digest.
+pinned if {
+	is_string(input.image.digest)
+	startswith(input.image.digest, "sha256:")
+}
 
 allowed_registry if {
 	some prefix in allowed_image_prefixes

@@ -17,7 +17,16 @@
 //! # Budgets ([`RegoLimits`]) and what they do not cover
 //!
 //! - Module count and size are checked before parsing; regorus' own length limits (lines,
-//!   columns) apply too, and its parser bounds expression nesting depth.
+//!   columns) apply too, and its parser bounds expression nesting depth. `[`/`{` nesting is
+//!   capped (`max_bracket_depth`) because regorus' parser backtracks at each level and
+//!   doubles its work per level. Compile time is not otherwise bounded: a module of many
+//!   moderately nested expressions compiles slowly (milliseconds each).
+//! - **Stack**: regorus recurses per rule dependency and function call, tens of KiB of stack
+//!   per level in debug builds. Compilation and evaluation run on a scoped worker thread
+//!   with a [`WORKER_STACK_BYTES`] stack, the number of rules and functions is capped
+//!   (`max_rules`), and functions that may call themselves are refused at compile time
+//!   (OPA does the same; regorus would recurse until the timer fires and then unwind in
+//!   time quadratic in the depth). Rule recursion is detected by regorus, at evaluation.
 //! - **Time**: regorus' cooperative execution timer
 //!   ([`regorus::utils::limits::ExecutionTimerConfig`]) is armed for every evaluation; the
 //!   interpreter checks it in its loops, rule and call evaluation, and fails with a
@@ -40,13 +49,18 @@
 //!   `max_message_bytes` long ([`RegoError::TooManyMessages`],
 //!   [`RegoError::MessageTooLarge`]).
 //!
-//! regorus is a third-party interpreter; each call into it runs under `catch_unwind`, and a
-//! panic inside it is reported as [`RegoError::Internal`] instead of unwinding into the
-//! scan.
+//! regorus is a third-party interpreter; a panic inside it (none is known) ends the worker
+//! thread only and is reported as [`RegoError::Internal`].
+//!
+//! Builtin errors follow OPA's default (not regorus'): a builtin given a wrong type, e.g.
+//! `startswith(null, "x")` or `to_number("x")`, makes its expression undefined instead of
+//! failing the evaluation, so conftest/OPA policies behave as they do there. Some analysis errors (unsafe variables, unknown
+//! functions, rule recursion) are found only when the rule is first evaluated, with the
+//! module name and line in the message. regorus prints a few warnings to stderr itself
+//! (e.g. "could not schedule all statements").
 
 use std::collections::BTreeSet;
 use std::num::NonZeroU32;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -79,6 +93,10 @@ pub struct RegoLimits {
     pub max_messages: usize,
     /// Longest message, in bytes.
     pub max_message_bytes: usize,
+    /// Most rules and functions over all modules (bounds the interpreter's recursion depth).
+    pub max_rules: usize,
+    /// Deepest nesting of `[` and `{` in a module (regorus' parser is exponential in it).
+    pub max_bracket_depth: usize,
 }
 
 impl Default for RegoLimits {
@@ -90,9 +108,17 @@ impl Default for RegoLimits {
             max_memory_bytes: 64 * 1024 * 1024,
             max_messages: 1000,
             max_message_bytes: 4 * 1024,
+            max_rules: 1000,
+            max_bracket_depth: 8,
         }
     }
 }
+
+/// Stack of the thread that compiles and evaluates: regorus' parser and interpreter recurse
+/// once per nesting level, rule dependency and function call (tens of KiB per level in
+/// debug builds), so they get a stack sized for `max_rules` levels rather than the caller's.
+/// It is reserved address space; only the pages used are committed.
+pub const WORKER_STACK_BYTES: usize = 256 * 1024 * 1024;
 
 /// Estimated heap cost of one element of a `numbers.range` array (a `Value` plus its number),
 /// used to turn `max_memory_bytes` into an element cap.
@@ -133,6 +159,14 @@ pub enum RegoError {
     BadModuleName {
         /// The offending name.
         module: String,
+    },
+    /// The modules have more rules and functions than `max_rules`.
+    #[error("{count} Rego rules and functions, at most {limit} allowed")]
+    TooManyRules {
+        /// Rules and functions defined.
+        count: usize,
+        /// The limit.
+        limit: usize,
     },
     /// The package name to read is not a dotted path of identifiers.
     #[error("{package:?} is not a Rego package name (expected e.g. \"stella\" or \"org.scan\")")]
@@ -267,11 +301,19 @@ impl RegoProgram {
                 });
             }
         }
-        guarded(|| compile_engine(modules, package, limits))?
+        for module in modules {
+            check_bracket_depth(module, limits.max_bracket_depth)?;
+        }
+        on_worker(|| compile_engine(modules, package, limits))?
     }
 
     /// Evaluates `deny` and `warn` against `input` (the scan context JSON).
     pub fn evaluate(&self, input: &serde_json::Value) -> Result<RegoOutcome, RegoError> {
+        on_worker(|| self.evaluate_here(input))?
+    }
+
+    /// Evaluates on the current thread (see [`WORKER_STACK_BYTES`] for why not directly).
+    fn evaluate_here(&self, input: &serde_json::Value) -> Result<RegoOutcome, RegoError> {
         let compiled = &*self.inner;
         let limits = compiled.limits;
         let mut engine = compiled.engine.clone();
@@ -301,13 +343,15 @@ impl RegoProgram {
     }
 }
 
-/// Builds and prepares the engine; runs under [`guarded`].
+/// Builds and prepares the engine; runs under [`on_worker`].
 fn compile_engine(
     modules: &[RegoModule],
     package: &str,
     limits: RegoLimits,
 ) -> Result<RegoProgram, RegoError> {
     let mut engine = Engine::new();
+    // OPA semantics: builtin errors make the expression undefined (see the module docs).
+    engine.set_strict_builtin_errors(false);
     if let Some(config) = length_config(limits) {
         engine.set_policy_length_config(config);
     }
@@ -323,6 +367,7 @@ fn compile_engine(
             has_warn |= declares(&engine, module, "warn")?;
         }
     }
+    check_rules(&mut engine, modules, limits)?;
     if !has_deny && !has_warn {
         return Err(RegoError::NoRules {
             package: package.to_owned(),
@@ -348,8 +393,16 @@ fn compile_engine(
 fn add_module(engine: &mut Engine, module: &RegoModule) -> Result<String, RegoError> {
     engine.set_rego_v0(false);
     let v1 = engine.add_policy(module.name.clone(), module.source.clone());
+    // Retry as v0 only for modules that look pre-1.0 (regorus' v0 parser prints warnings
+    // to stderr when it meets the v1 keywords).
+    let looks_v1 = module.source.contains("rego.v1")
+        || module
+            .source
+            .split_whitespace()
+            .any(|word| word == "if" || word == "contains");
     let added = match v1 {
         Ok(package) => Ok(package),
+        Err(v1_err) if looks_v1 => Err(v1_err),
         Err(v1_err) => {
             engine.set_rego_v0(true);
             let v0 = engine.add_policy(module.name.clone(), module.source.clone());
@@ -393,7 +446,8 @@ fn read_rule(
     budget: Duration,
 ) -> Result<Vec<String>, RegoError> {
     engine.set_execution_timer_config(timer_config(budget));
-    let value = guarded(|| engine.eval_rule(path.to_owned()))?
+    let value = engine
+        .eval_rule(path.to_owned())
         .map_err(|err| eval_error(&err, limits))?;
     messages(&value, rule, limits)
 }
@@ -475,16 +529,19 @@ fn eval_error(err: &anyhow::Error, limits: RegoLimits) -> RegoError {
         if let Some(limit) = cause.downcast_ref::<LimitError>() {
             return match limit {
                 LimitError::TimeLimitExceeded { .. } => timeout(limits),
-                LimitError::MemoryLimitExceeded { .. } | LimitError::RegexSizeLimitExceeded { .. } => {
-                    RegoError::Memory {
-                        limit: limits.max_memory_bytes,
-                        detail: limit.to_string(),
-                    }
-                }
+                LimitError::MemoryLimitExceeded { .. }
+                | LimitError::RegexSizeLimitExceeded { .. } => RegoError::Memory {
+                    limit: limits.max_memory_bytes,
+                    detail: limit.to_string(),
+                },
             };
         }
     }
     let message = format!("{err:#}");
+    // regorus passes errors raised inside function calls on as text only.
+    if message.contains("execution exceeded time limit") {
+        return timeout(limits);
+    }
     if let Some((_, detail)) = message.split_once(BUDGET_MARKER) {
         return RegoError::Memory {
             limit: limits.max_memory_bytes,
@@ -530,7 +587,9 @@ fn install_capped_builtins(engine: &mut Engine, limits: RegoLimits) -> Result<()
     let replace = move |args: Vec<Value>| capped_replace(&args, max_bytes);
     let installed = engine
         .add_extension("numbers.range".to_owned(), 2, Box::new(range))
-        .and_then(|()| engine.add_extension("numbers.range_step".to_owned(), 3, Box::new(range_step)))
+        .and_then(|()| {
+            engine.add_extension("numbers.range_step".to_owned(), 3, Box::new(range_step))
+        })
         .and_then(|()| engine.add_extension("replace".to_owned(), 3, Box::new(replace)));
     installed.map_err(|err| RegoError::Internal {
         message: format!("installing capped builtins: {err:#}"),
@@ -562,7 +621,9 @@ fn capped_range(args: &[Value], max_elements: u64, stepped: bool) -> anyhow::Res
     let span = from.abs_diff(to);
     let count = span / step + 1;
     if count > max_elements {
-        anyhow::bail!("{BUDGET_MARKER}numbers.range of {count} elements exceeds the cap of {max_elements}");
+        anyhow::bail!(
+            "{BUDGET_MARKER}numbers.range of {count} elements exceeds the cap of {max_elements}"
+        );
     }
     let step = i64::try_from(step).unwrap_or(i64::MAX);
     let mut values = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
@@ -609,16 +670,176 @@ fn is_package_name(package: &str) -> bool {
         })
 }
 
-/// Runs a call into regorus, turning a panic inside it into [`RegoError::Internal`].
-fn guarded<T>(call: impl FnOnce() -> T) -> Result<T, RegoError> {
-    catch_unwind(AssertUnwindSafe(call)).map_err(|panic| {
-        let message = panic
-            .downcast_ref::<&str>()
-            .map(|s| (*s).to_owned())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_default();
-        RegoError::Internal { message }
+/// Runs a call into regorus on a scoped thread with a [`WORKER_STACK_BYTES`] stack; a panic
+/// inside regorus becomes [`RegoError::Internal`] instead of unwinding into the scan.
+fn on_worker<T: Send>(call: impl FnOnce() -> T + Send) -> Result<T, RegoError> {
+    std::thread::scope(|scope| {
+        let worker = std::thread::Builder::new()
+            .name("rego".to_owned())
+            .stack_size(WORKER_STACK_BYTES)
+            .spawn_scoped(scope, call)
+            .map_err(|err| RegoError::Internal {
+                message: format!("cannot start the Rego worker thread: {err}"),
+            })?;
+        worker.join().map_err(|panic| {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            RegoError::Internal { message }
+        })
     })
+}
+
+/// Refuses `[`/`{` nesting deeper than `max` (outside strings and comments): regorus'
+/// parser tries comprehension before literal at each level and backtracks, which costs
+/// about twice as much per level (16 levels: seconds).
+fn check_bracket_depth(module: &RegoModule, max: usize) -> Result<(), RegoError> {
+    let (mut depth, mut line) = (0usize, 1usize);
+    let mut chars = module.source.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\n' => line += 1,
+            '#' => {
+                // A comment runs to the end of the line.
+                if chars.by_ref().any(|c| c == '\n') {
+                    line += 1;
+                }
+            }
+            '"' => {
+                while let Some(c) = chars.next() {
+                    match c {
+                        '\\' => {
+                            chars.next();
+                        }
+                        '"' | '\n' => {
+                            line += usize::from(c == '\n');
+                            break;
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            '`' => {
+                for c in chars.by_ref() {
+                    match c {
+                        '`' => break,
+                        '\n' => line += 1,
+                        _ => {}
+                    }
+                }
+            }
+            '[' | '{' => {
+                depth += 1;
+                if depth > max {
+                    return Err(RegoError::Compile {
+                        module: module.name.clone(),
+                        message: format!(
+                            "line {line}: brackets nested more than {max} deep (`[`/`{{` levels)"
+                        ),
+                    });
+                }
+            }
+            ']' | '}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Counts rules and functions against `max_rules` and refuses functions that may call
+/// themselves: OPA rejects recursion at compile time, regorus does not, and a recursive
+/// function recurses until the timer fires and then unwinds in time quadratic in its depth.
+fn check_rules(
+    engine: &mut Engine,
+    modules: &[RegoModule],
+    limits: RegoLimits,
+) -> Result<(), RegoError> {
+    use regorus::unstable::{Rule, RuleHead};
+    // (function name, module name, text after the name: arguments, value and bodies)
+    let mut functions: Vec<(String, String, String)> = Vec::new();
+    let mut count = 0usize;
+    for (parsed, module) in engine.get_modules().iter().zip(modules) {
+        count += parsed.policy.len();
+        for rule in &parsed.policy {
+            let (refr, is_function) = match rule.as_ref() {
+                Rule::Spec {
+                    head: RuleHead::Func { refr, .. },
+                    ..
+                } => (refr, true),
+                Rule::Default { refr, args, .. } => (refr, !args.is_empty()),
+                Rule::Spec { .. } => continue,
+            };
+            if !is_function {
+                continue;
+            }
+            let name = refr.span().text();
+            let name = name.rsplit('.').next().unwrap_or(name).to_owned();
+            let rest = usize::try_from(refr.span().end)
+                .ok()
+                .zip(usize::try_from(rule.span().end).ok())
+                .and_then(|(from, to)| module.source.get(from..to))
+                .unwrap_or_default()
+                .to_owned();
+            functions.push((name, module.name.clone(), rest));
+        }
+    }
+    if count > limits.max_rules {
+        return Err(RegoError::TooManyRules {
+            count,
+            limit: limits.max_rules,
+        });
+    }
+    // Call graph over function names (textual: `g(` in f's definition), then a cycle search.
+    let names: BTreeSet<&str> = functions.iter().map(|(name, ..)| name.as_str()).collect();
+    let mut calls: std::collections::BTreeMap<&str, BTreeSet<&str>> = Default::default();
+    for (name, _, rest) in &functions {
+        let callees = calls.entry(name.as_str()).or_default();
+        for &callee in &names {
+            if calls_function(rest, callee) {
+                callees.insert(callee);
+            }
+        }
+    }
+    for (name, module, _) in &functions {
+        if reaches(&calls, name, name) {
+            return Err(RegoError::Compile {
+                module: module.clone(),
+                message: format!(
+                    "function `{name}` may call itself (directly or through other functions); \
+                     recursion is not allowed in Rego"
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Whether `text` contains a call of `name` (`name(` not preceded by an identifier char).
+fn calls_function(text: &str, name: &str) -> bool {
+    text.match_indices(name).any(|(at, _)| {
+        let before = text.get(..at).and_then(|head| head.chars().next_back());
+        let after = text
+            .get(at + name.len()..)
+            .is_some_and(|tail| tail.trim_start().starts_with('('));
+        after && !before.is_some_and(|c| c.is_alphanumeric() || c == '_')
+    })
+}
+
+/// Whether `to` is reachable from `from` in at least one call.
+fn reaches(calls: &std::collections::BTreeMap<&str, BTreeSet<&str>>, from: &str, to: &str) -> bool {
+    let mut seen = BTreeSet::new();
+    let mut stack: Vec<&str> = calls.get(from).into_iter().flatten().copied().collect();
+    while let Some(next) = stack.pop() {
+        if next == to {
+            return true;
+        }
+        if seen.insert(next) {
+            stack.extend(calls.get(next).into_iter().flatten().copied());
+        }
+    }
+    false
 }
 
 #[cfg(test)]
@@ -634,7 +855,11 @@ mod tests {
     }
 
     fn compile(source: &str) -> Result<RegoProgram, RegoError> {
-        RegoProgram::compile(&[module("test.rego", source)], "stella", RegoLimits::default())
+        RegoProgram::compile(
+            &[module("test.rego", source)],
+            "stella",
+            RegoLimits::default(),
+        )
     }
 
     fn eval(source: &str, input: serde_json::Value) -> Result<RegoOutcome, RegoError> {
@@ -670,7 +895,10 @@ warn contains "aa first" if count(input.findings) > 0
             {"id": "CVE-1", "severity": "critical"}
         ]});
         let outcome = eval(source, input.clone()).unwrap();
-        assert_eq!(outcome.deny, strings(&["CVE-1 is critical", "CVE-2 is critical"]));
+        assert_eq!(
+            outcome.deny,
+            strings(&["CVE-1 is critical", "CVE-2 is critical"])
+        );
         assert_eq!(outcome.warn, strings(&["aa first", "zz last"]));
         // Determinism: the same program and input give the same outcome, also from clones.
         let program = compile(source).unwrap();
@@ -715,7 +943,10 @@ deny contains msg if {
 }
 "#;
         let prod = json!({"namespace": {"name": "shop", "labels": {"env": "prod"}}});
-        assert_eq!(eval(source, prod).unwrap().deny, strings(&["prod namespace shop"]));
+        assert_eq!(
+            eval(source, prod).unwrap().deny,
+            strings(&["prod namespace shop"])
+        );
         let dev = json!({"namespace": {"name": "shop", "labels": {"env": "dev"}}});
         assert!(eval(source, dev).unwrap().deny.is_empty());
         let none = json!({"namespace": null});
@@ -725,13 +956,19 @@ deny contains msg if {
     #[test]
     fn compile_error_names_module_and_line() {
         let good = module("good.rego", "package stella\ndeny contains \"x\" if true\n");
-        let bad = module("bad.rego", "package stella\n\nwarn contains x if {\n  x := \n}\n");
+        let bad = module(
+            "bad.rego",
+            "package stella\n\nwarn contains x if {\n  x := \n}\n",
+        );
         let err = RegoProgram::compile(&[good, bad], "stella", RegoLimits::default()).unwrap_err();
         let RegoError::Compile { module, message } = &err else {
             panic!("expected Compile, got {err:?}");
         };
         assert_eq!(module, "bad.rego");
-        assert!(message.contains("bad.rego:5") || message.contains("bad.rego:4"), "{message}");
+        assert!(
+            message.contains("bad.rego:5") || message.contains("bad.rego:4"),
+            "{message}"
+        );
     }
 
     #[test]
@@ -743,16 +980,27 @@ deny contains msg if {
         let RegoError::Eval { message } = &err else {
             panic!("expected Eval, got {err:?}");
         };
-        assert!(message.contains("test.rego:2:") && message.contains("unsafe"), "{message}");
+        assert!(
+            message.contains("test.rego:2:") && message.contains("unsafe"),
+            "{message}"
+        );
     }
 
     #[test]
     fn no_rules_in_package() {
         let err = compile("package stella\nallow if true\n").unwrap_err();
-        assert_eq!(err, RegoError::NoRules { package: "stella".to_owned() });
+        assert_eq!(
+            err,
+            RegoError::NoRules {
+                package: "stella".to_owned()
+            }
+        );
         // Rules of another package do not count.
         let other = "package other\ndeny contains \"x\" if true\n";
-        assert!(matches!(compile(other).unwrap_err(), RegoError::NoRules { .. }));
+        assert!(matches!(
+            compile(other).unwrap_err(),
+            RegoError::NoRules { .. }
+        ));
         let err = RegoProgram::compile(&[], "stella", RegoLimits::default()).unwrap_err();
         assert!(matches!(err, RegoError::NoRules { .. }));
     }
@@ -760,19 +1008,31 @@ deny contains msg if {
     #[test]
     fn only_deny_or_only_warn_is_fine() {
         let outcome = eval("package stella\nwarn contains \"w\" if true\n", json!({})).unwrap();
-        assert_eq!(outcome, RegoOutcome { deny: vec![], warn: strings(&["w"]) });
+        assert_eq!(
+            outcome,
+            RegoOutcome {
+                deny: vec![],
+                warn: strings(&["w"])
+            }
+        );
         let outcome = eval("package stella\ndeny contains \"d\" if false\n", json!({})).unwrap();
         assert_eq!(outcome, RegoOutcome::default());
     }
 
     #[test]
     fn nested_package_and_bad_package_names() {
-        let modules = [module("m", "package org.scan\ndeny contains \"d\" if true\n")];
+        let modules = [module(
+            "m",
+            "package org.scan\ndeny contains \"d\" if true\n",
+        )];
         let program = RegoProgram::compile(&modules, "org.scan", RegoLimits::default()).unwrap();
         assert_eq!(program.evaluate(&json!({})).unwrap().deny, strings(&["d"]));
         for package in ["", "a..b", "1x", "a b", "data.x[\"y\"]"] {
             let err = RegoProgram::compile(&modules, package, RegoLimits::default()).unwrap_err();
-            assert!(matches!(err, RegoError::BadPackage { .. }), "{package}: {err:?}");
+            assert!(
+                matches!(err, RegoError::BadPackage { .. }),
+                "{package}: {err:?}"
+            );
         }
     }
 
@@ -807,25 +1067,41 @@ deny contains msg if {
         let err = program.evaluate(&json!({"n": 4})).unwrap_err();
         assert_eq!(
             err,
-            RegoError::TooManyMessages { rule: "warn".to_owned(), count: 4, limit: 3 }
+            RegoError::TooManyMessages {
+                rule: "warn".to_owned(),
+                count: 4,
+                limit: 3
+            }
         );
         let long = "package stella\ndeny contains \"0123456789A\" if true\n";
         let program = RegoProgram::compile(&[module("m", long)], "stella", limits).unwrap();
         let err = program.evaluate(&json!({})).unwrap_err();
         assert_eq!(
             err,
-            RegoError::MessageTooLarge { rule: "deny".to_owned(), bytes: 11, limit: 10 }
+            RegoError::MessageTooLarge {
+                rule: "deny".to_owned(),
+                bytes: 11,
+                limit: 10
+            }
         );
     }
 
     #[test]
     fn module_limits() {
-        let limits = RegoLimits { max_modules: 1, max_module_bytes: 40, ..RegoLimits::default() };
+        let limits = RegoLimits {
+            max_modules: 1,
+            max_module_bytes: 40,
+            ..RegoLimits::default()
+        };
         let small = module("a", "package stella\nwarn := []\n");
-        let err = RegoProgram::compile(&[small.clone(), module("b", "package x")], "stella", limits)
-            .unwrap_err();
+        let err =
+            RegoProgram::compile(&[small.clone(), module("b", "package x")], "stella", limits)
+                .unwrap_err();
         assert_eq!(err, RegoError::TooManyModules { count: 2, limit: 1 });
-        let big = module("big", &format!("package stella\n# {}\nwarn := []\n", "x".repeat(40)));
+        let big = module(
+            "big",
+            &format!("package stella\n# {}\nwarn := []\n", "x".repeat(40)),
+        );
         let err = RegoProgram::compile(&[big], "stella", limits).unwrap_err();
         assert!(matches!(err, RegoError::ModuleTooLarge { ref module, .. } if module == "big"));
         let err = RegoProgram::compile(&[small.clone(), small], "stella", RegoLimits::default())
@@ -837,8 +1113,13 @@ deny contains msg if {
     fn eval_error_from_conflicting_complete_rules() {
         let source = "package stella\nwarn := [\"a\"] if input.a\nwarn := [\"b\"] if input.b\n";
         let program = compile(source).unwrap();
-        assert_eq!(program.evaluate(&json!({"a": true})).unwrap().warn, strings(&["a"]));
-        let err = program.evaluate(&json!({"a": true, "b": true})).unwrap_err();
+        assert_eq!(
+            program.evaluate(&json!({"a": true})).unwrap().warn,
+            strings(&["a"])
+        );
+        let err = program
+            .evaluate(&json!({"a": true, "b": true}))
+            .unwrap_err();
         assert!(matches!(err, RegoError::Eval { .. }), "{err:?}");
     }
 
@@ -853,13 +1134,20 @@ deny contains "never" if {
 
     #[test]
     fn runaway_loop_times_out() {
-        let limits = RegoLimits { timeout: Duration::from_millis(50), ..RegoLimits::default() };
+        let limits = RegoLimits {
+            timeout: Duration::from_millis(50),
+            ..RegoLimits::default()
+        };
         let program = RegoProgram::compile(&[module("loop", RUNAWAY)], "stella", limits).unwrap();
         let started = Instant::now();
         let err = program.evaluate(&json!({})).unwrap_err();
         assert_eq!(err, RegoError::Timeout { limit_ms: 50 });
         // Generous: the point is that it stops at all (the full loop is 10^10 steps).
-        assert!(started.elapsed() < Duration::from_secs(20), "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{:?}",
+            started.elapsed()
+        );
     }
 
     #[test]
@@ -867,11 +1155,17 @@ deny contains "never" if {
         for call in ["numbers.range(1, 1e12)", "numbers.range_step(1e12, 0, 2)"] {
             let source = format!("package stella\nwarn contains \"big\" if count({call}) > 0\n");
             let err = eval(&source, json!({})).unwrap_err();
-            assert!(matches!(err, RegoError::Memory { limit, .. } if limit == 64 << 20), "{call}: {err:?}");
+            assert!(
+                matches!(err, RegoError::Memory { limit, .. } if limit == 64 << 20),
+                "{call}: {err:?}"
+            );
         }
         // Within the cap the capped builtins behave like OPA's.
         let source = "package stella\nwarn := [sprintf(\"%v\", [numbers.range(3, 1)]), sprintf(\"%v\", [numbers.range_step(0, 7, 3)])]\n";
-        assert_eq!(eval(source, json!({})).unwrap().warn, strings(&["[0, 3, 6]", "[3, 2, 1]"]));
+        assert_eq!(
+            eval(source, json!({})).unwrap().warn,
+            strings(&["[0, 3, 6]", "[3, 2, 1]"])
+        );
     }
 
     #[test]
@@ -884,6 +1178,105 @@ warn contains "big" if count(replace(a, "", a)) > 0
         let err = eval(source, json!({})).unwrap_err();
         assert!(matches!(err, RegoError::Memory { .. }), "{err:?}");
         let ok = "package stella\nwarn := [replace(\"a-b-c\", \"-\", \"+\"), replace(\"ab\", \"\", \".\")]\n";
-        assert_eq!(eval(ok, json!({})).unwrap().warn, strings(&[".a.b.", "a+b+c"]));
+        assert_eq!(
+            eval(ok, json!({})).unwrap().warn,
+            strings(&[".a.b.", "a+b+c"])
+        );
+    }
+
+    #[test]
+    fn deep_bracket_nesting_is_refused_before_parsing() {
+        let deep = format!(
+            "package stella\n# [[[[ in a comment\nwarn := {}1{}\n",
+            "[".repeat(40),
+            "]".repeat(40)
+        );
+        let err = compile(&deep).unwrap_err();
+        let RegoError::Compile { module, message } = &err else {
+            panic!("expected Compile, got {err:?}");
+        };
+        assert_eq!(module, "test.rego");
+        assert!(message.contains("line 3"), "{message}");
+        // Brackets in strings and comments do not count; 8 levels are fine.
+        let ok = format!(
+            "package stella\n# {{{{{{{{{{{{\nwarn := [\"[[[[[[[[[[\", `{{{{{{{{{{`, sprintf(\"%v\", [{}1{}])]\n",
+            "[".repeat(6),
+            "]".repeat(6)
+        );
+        assert_eq!(eval(&ok, json!({})).unwrap().warn.len(), 3, "{ok}");
+    }
+
+    #[test]
+    fn recursive_functions_are_refused() {
+        for source in [
+            "f(x) := y if { y := f(x) }\nwarn contains \"w\" if f(1)",
+            "f(x) := g(x)\ng(x) := y if { y := f (x) }\nwarn contains \"w\" if f(1)",
+        ] {
+            let err = compile(&format!("package stella\n{source}\n")).unwrap_err();
+            assert!(
+                matches!(&err, RegoError::Compile { message, .. } if message.contains("may call itself")),
+                "{source}: {err:?}"
+            );
+        }
+        // A function calling another one (or a builtin of a similar name) is fine.
+        let ok = "package stella\nf(x) := g(x)\ng(x) := sprintf(\"g%v\", [x])\nfx(x) := f(x)\nwarn contains fx(1) if true\n";
+        assert_eq!(eval(ok, json!({})).unwrap().warn, strings(&["g1"]));
+    }
+
+    #[test]
+    fn rule_count_limit_and_deep_rule_chains() {
+        let chain = |n: usize| {
+            let mut source = String::from("package stella\na0 := 1\n");
+            for i in 0..n {
+                source.push_str(&format!("a{} := [a{i}]\n", i + 1));
+            }
+            source.push_str(&format!("warn contains \"deep\" if a{n}\n"));
+            source
+        };
+        // 600 levels of rule dependencies overflow a default 2 MiB stack in debug builds;
+        // the worker thread's stack holds them.
+        assert_eq!(
+            eval(&chain(600), json!({})).unwrap().warn,
+            strings(&["deep"])
+        );
+        let err = compile(&chain(1000)).unwrap_err();
+        assert_eq!(
+            err,
+            RegoError::TooManyRules {
+                count: 1002,
+                limit: 1000
+            }
+        );
+    }
+
+    #[test]
+    fn function_recursion_through_a_rule_is_stopped() {
+        // regorus reports rule recursion itself; this must not recurse without bound.
+        let source =
+            "package stella\nr := f(1)\nf(x) := y if { y := r }\nwarn contains \"w\" if r\n";
+        let err = eval(source, json!({})).unwrap_err();
+        assert!(
+            matches!(err, RegoError::Eval { .. } | RegoError::Timeout { .. }),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn builtin_type_errors_are_undefined_as_in_opa() {
+        let source = r#"package stella
+deny contains "bad number" if to_number(input.n) > 1
+deny contains "digest" if startswith(input.image.digest, "sha256:")
+warn contains "evaluated" if true
+"#;
+        let outcome = eval(source, json!({"n": "abc", "image": {"digest": null}})).unwrap();
+        assert_eq!(
+            outcome,
+            RegoOutcome {
+                deny: vec![],
+                warn: strings(&["evaluated"])
+            }
+        );
+        let outcome = eval(source, json!({"n": "5", "image": {"digest": "sha256:1"}})).unwrap();
+        assert_eq!(outcome.deny, strings(&["bad number", "digest"]));
     }
 }
