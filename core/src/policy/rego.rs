@@ -701,12 +701,8 @@ fn check_bracket_depth(module: &RegoModule, max: usize) -> Result<(), RegoError>
     while let Some(c) = chars.next() {
         match c {
             '\n' => line += 1,
-            '#' => {
-                // A comment runs to the end of the line.
-                if chars.by_ref().any(|c| c == '\n') {
-                    line += 1;
-                }
-            }
+            // A comment runs to the end of the line.
+            '#' if chars.by_ref().any(|c| c == '\n') => line += 1,
             '"' => {
                 while let Some(c) = chars.next() {
                     match c {
