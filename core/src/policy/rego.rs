@@ -11,8 +11,9 @@
 //! messages sorted and deduplicated, so it is deterministic.
 //!
 //! Syntax: modules are parsed as Rego v1 (`if` / `contains` required, `import rego.v1`
-//! accepted); a module that does not parse as v1 is retried as v0, so old conftest-style
-//! policies keep working. When both fail the v1 error is reported.
+//! accepted); a module that does not parse as v1, and uses neither `if`, `contains` nor
+//! `rego.v1`, is retried as v0, so old conftest-style policies keep working. When both fail
+//! the v1 error is reported.
 //!
 //! # Budgets ([`RegoLimits`]) and what they do not cover
 //!
@@ -54,9 +55,9 @@
 //!
 //! Builtin errors follow OPA's default (not regorus'): a builtin given a wrong type, e.g.
 //! `startswith(null, "x")` or `to_number("x")`, makes its expression undefined instead of
-//! failing the evaluation, so conftest/OPA policies behave as they do there. Some analysis errors (unsafe variables, unknown
-//! functions, rule recursion) are found only when the rule is first evaluated, with the
-//! module name and line in the message. regorus prints a few warnings to stderr itself
+//! failing the evaluation, so conftest/OPA policies behave as they do there. Some analysis
+//! errors (unsafe variables, unknown functions, rule recursion) are found only when the
+//! rule is first evaluated ([`RegoError::Eval`], with the module name and line). regorus prints a few warnings to stderr itself
 //! (e.g. "could not schedule all statements").
 
 use std::collections::BTreeSet;
