@@ -72,6 +72,15 @@ fn bench(c: &mut Criterion) {
         b.iter(|| RegoProgram::compile(black_box(&both), "stella", limits))
     });
     let input = context(2000);
+    // Fixed cost of one evaluation: worker thread, input serialisation and loading.
+    let trivial = [RegoModule {
+        name: "trivial.rego".to_owned(),
+        source: "package stella\ndeny contains \"never\" if false\n".to_owned(),
+    }];
+    let program = RegoProgram::compile(&trivial, "stella", limits).expect("trivial compiles");
+    c.bench_function("rego/evaluate/trivial/2000-findings", |b| {
+        b.iter(|| program.evaluate(black_box(&input)))
+    });
     for (name, modules) in [("kev-and-fixable", &kev[..]), ("both-examples", &both[..])] {
         let program = RegoProgram::compile(modules, "stella", limits).expect("example compiles");
         let outcome = program.evaluate(&input).expect("example evaluates");

@@ -333,8 +333,24 @@ const FRAGMENTS: &[&str] = &[
     ".",
 ];
 
+/// The shipped example with a random span replaced by a fragment: near-valid text that
+/// reaches deeper into the parser and often compiles.
+fn mutated_example() -> impl Strategy<Value = String> {
+    let source = example("kev-and-fixable.rego").source;
+    let chars: Vec<char> = source.chars().collect();
+    let len = chars.len();
+    (0..len, 0..8usize, proptest::sample::select(FRAGMENTS)).prop_map(move |(at, cut, insert)| {
+        let end = (at + cut).min(len);
+        let mut text: String = chars[..at].iter().collect();
+        text.push_str(insert);
+        text.extend(&chars[end..]);
+        text
+    })
+}
+
 fn arbitrary_module() -> impl Strategy<Value = String> {
     prop_oneof![
+        mutated_example(),
         proptest::collection::vec(proptest::sample::select(FRAGMENTS), 0..60)
             .prop_map(|parts| parts.concat()),
         ".{0,400}",
