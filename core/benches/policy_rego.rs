@@ -72,6 +72,14 @@ fn bench(c: &mut Criterion) {
         b.iter(|| RegoProgram::compile(black_box(&both), "stella", limits))
     });
     let input = context(2000);
+    // Parts of the fixed cost: serialising the input, and regorus parsing it.
+    c.bench_function("rego/input/serialise/2000-findings", |b| {
+        b.iter(|| serde_json::to_string(black_box(&input)))
+    });
+    let text = serde_json::to_string(&input).expect("serialisable");
+    c.bench_function("rego/input/regorus-parse/2000-findings", |b| {
+        b.iter(|| regorus::Value::from_json_str(black_box(&text)))
+    });
     // Fixed cost of one evaluation: worker thread, input serialisation and loading.
     let trivial = [RegoModule {
         name: "trivial.rego".to_owned(),
