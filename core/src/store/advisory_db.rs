@@ -355,23 +355,26 @@ impl AdvisoryDb {
         let mut rows = rows.collect::<Result<Vec<_>, _>>().map_err(e)?;
         rows.sort_by(|a, b| (&a.0, a.7).cmp(&(&b.0, b.7)));
         // `published` lives on the advisory row (schema 1 has it there, not on
-        // `affected`): one primary-key lookup per advisory, not a JOIN (see above).
+        // `affected`): one more single-statement query per lookup, not a JOIN (see above).
         let mut published_stmt = self
             .conn
-            .prepare_cached("SELECT published FROM advisory WHERE id = ?1")
+            .prepare_cached(
+                "SELECT id, published FROM advisory WHERE id IN
+                 (SELECT advisory_id FROM affected WHERE ecosystem = ?1 AND name = ?2)",
+            )
             .map_err(e)?;
-        let mut published: HashMap<String, Option<DateTime<Utc>>> = HashMap::new();
-        for (id, ..) in &rows {
-            if published.contains_key(id) {
-                continue;
-            }
-            let text: Option<String> = published_stmt
-                .query_row(params![id], |r| r.get(0))
-                .optional()
+        let published: HashMap<String, Option<DateTime<Utc>>> = if rows.is_empty() {
+            HashMap::new()
+        } else {
+            published_stmt
+                .query_map(params![ecosystem, name], |row| {
+                    Ok((row.get::<_, String>(0)?, row.get::<_, Option<String>>(1)?))
+                })
                 .map_err(e)?
-                .flatten();
-            published.insert(id.clone(), text.as_deref().and_then(parse_published));
-        }
+                .map(|r| r.map(|(id, text)| (id, text.as_deref().and_then(parse_published))))
+                .collect::<Result<_, _>>()
+                .map_err(e)?
+        };
         let mut out = Vec::with_capacity(rows.len());
         for (id, aliases, summary, withdrawn, entry, severity, cvss, _) in rows {
             let corrupt = |reason: String| StoreError::Corrupt {
