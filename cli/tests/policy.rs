@@ -493,3 +493,70 @@ fn audit_mutes_records_every_change() {
     let out = stella(&["policy", "audit-mutes", "--after", &a]);
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 2);
 }
+
+#[test]
+fn exploited_and_rego_needs_kev_and_reports_rego_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = demo_db(dir.path());
+    let sbom = path("data/demo/sbom.cdx.json");
+    let policy = path("config/policies/exploited-and-rego.yaml");
+    let kev = path("data/kev/known_exploited_vulnerabilities.json");
+
+    // A KEV rule without a catalog is a usage error, not a silent non-match.
+    let out = stella(&["scan", "--sbom", &sbom, "--db", &db, "--policy", &policy]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("has rules on KEV membership: give the catalog with --kev FILE"),
+        "{err}"
+    );
+
+    let scan = |extra: &[&str]| {
+        let mut args = vec![
+            "scan", "--sbom", &sbom, "--db", &db, "--policy", &policy, "--kev", &kev, "-o", "json",
+        ];
+        args.extend_from_slice(extra);
+        let out = stella(&args);
+        (out.status.code(), json(&out))
+    };
+    // In production, from an allowed registry but not pinned by digest: Rego denies twice.
+    let (code, report) = scan(&[
+        "--image-ref",
+        "registry.example/shop/web:1.4",
+        "--namespace",
+        "shop",
+        "--namespace-label",
+        "env=prod",
+    ]);
+    assert_eq!(code, Some(1));
+    let rego = &report["verdict"]["rego"];
+    assert_eq!(
+        rego["deny"],
+        serde_json::json!([
+            "CVE-2021-44228: log4j-core 2.14.1 is critical and fixed in 2.15.0 (namespace shop is env=prod)",
+            "image registry.example/shop/web:1.4 is not pinned by digest"
+        ])
+    );
+    assert!(rego["error"].is_null());
+    // None of the demo's vulnerabilities is in the (53-entry) KEV subset: the KEV rule
+    // does not fire, and every finding's `kev` is known to be false.
+    let d = decisions(&report);
+    assert!(
+        d.iter().all(|(_, _, rule)| rule != "known-exploited"),
+        "{d:?}"
+    );
+    assert_eq!(action_of(&d, "CVE-2023-3978"), ("ignore", "unscored"));
+
+    // Pinned, allowed, outside production: Rego says nothing (the demo's 4 high findings
+    // are under the module's warning threshold of 5); the findings still warn.
+    let (code, report) = scan(&[
+        "--image-ref",
+        "registry.example/shop/web:1.4",
+        "--image-digest",
+        "sha256:1111111111111111111111111111111111111111111111111111111111111111",
+    ]);
+    assert_eq!(code, Some(0));
+    assert_eq!(report["verdict"]["status"], "warn");
+    assert_eq!(report["verdict"]["rego"]["deny"], serde_json::json!([]));
+    assert_eq!(report["verdict"]["rego"]["warn"], serde_json::json!([]));
+}

@@ -853,3 +853,104 @@ proptest! {
         prop_assert_eq!(v, again);
     }
 }
+
+fn example(name: &str) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../config/policies")
+        .join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn embedded_rego_modules_are_the_shipped_files() {
+    let doc = PolicyDocument::from_yaml(&example("exploited-and-rego.yaml")).unwrap();
+    let rego = doc.rego.as_ref().expect("rego section");
+    assert_eq!(rego.modules.len(), 2);
+    for module in &rego.modules {
+        assert_eq!(
+            module.source,
+            example(&format!("rego/{}", module.name)),
+            "{}",
+            module.name
+        );
+    }
+}
+
+/// A policy whose Rego module is `module`, with `onError: on_error`.
+fn rego_policy(module: &str, on_error: &str) -> CompiledPolicy {
+    let indented: String = module.lines().map(|l| format!("        {l}\n")).collect();
+    let yaml = format!(
+        "schemaVersion: 1\nname: r\ndefaultAction: ignore\nrego:\n  onError: {on_error}\n  timeoutMs: 50\n  modules:\n    - name: m.rego\n      source: |\n{indented}"
+    );
+    CompiledPolicy::from_yaml(&yaml).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn rego_deny_and_warn_set_the_status() {
+    let module = "package stella\nimport rego.v1\n\
+        deny contains sprintf(\"%s in prod\", [f.id]) if {\n  input.namespace.labels.env == \"prod\"\n  some f in input.findings\n  f.severity == \"critical\"\n}\n\
+        warn contains sprintf(\"%d findings\", [count(input.findings)]) if count(input.findings) > 1\n";
+    let policy = rego_policy(module, "fail");
+    let findings = || {
+        vec![
+            finding("CVE-1", "pkg:npm/a@1", Severity::Critical),
+            finding("CVE-2", "pkg:npm/b@1", Severity::Low),
+        ]
+    };
+    let v = run(&policy, findings(), &context());
+    assert_eq!(v.status, Status::Fail);
+    let rego = v.rego.as_ref().unwrap();
+    assert_eq!(rego.deny, ["CVE-1 in prod"]);
+    assert_eq!(rego.warn, ["2 findings"]);
+    assert!(rego.error.is_none() && rego.fallback.is_none());
+    // Every finding was ignored by the rules: only Rego decides the status.
+    assert!(v.findings.is_empty());
+    let v = run(&policy, findings(), &ScanContext::default());
+    assert_eq!(v.status, Status::Warn);
+    let v = run(&policy, vec![], &ScanContext::default());
+    assert_eq!(v.status, Status::Pass);
+}
+
+#[test]
+fn rego_failure_applies_the_fallback() {
+    // Runs far longer than the 50 ms budget.
+    let runaway = "package stella\nimport rego.v1\n\
+        deny contains \"never\" if {\n  some i in numbers.range(1, 100000)\n  some j in numbers.range(1, 100000)\n  i * j < 0\n}\n";
+    for (on_error, want) in [
+        ("fail", Status::Fail),
+        ("warn", Status::Warn),
+        ("ignore", Status::Pass),
+    ] {
+        let v = run(
+            &rego_policy(runaway, on_error),
+            vec![],
+            &ScanContext::default(),
+        );
+        assert_eq!(v.status, want, "onError {on_error}");
+        let rego = v.rego.unwrap();
+        assert!(
+            rego.error.as_deref().is_some_and(|e| !e.is_empty()),
+            "{rego:?}"
+        );
+        assert_eq!(rego.fallback.map(|a| a.as_str()), Some(on_error));
+        assert!(rego.deny.is_empty());
+    }
+    // Fail closed is the default.
+    let doc = PolicyDocument::from_yaml(
+        "schemaVersion: 1\nname: r\nrego:\n  modules:\n    - {name: m.rego, source: \"package stella\\ndeny := []\\n\"}\n",
+    )
+    .unwrap();
+    assert_eq!(doc.rego.unwrap().on_error, Action::Fail);
+}
+
+#[test]
+fn rego_errors_name_the_module() {
+    let yaml = "schemaVersion: 1\nname: r\nrego:\n  modules:\n    - {name: ok.rego, source: \"package stella\\ndeny := []\\n\"}\n    - {name: broken.rego, source: \"package stella\\ndeny contains x if {\\n\"}\n";
+    let text = error(yaml);
+    assert!(text.starts_with("rego.modules[1]: "), "{text}");
+    assert!(text.contains("broken.rego"), "{text}");
+    let text = error(
+        "schemaVersion: 1\nname: r\nrego:\n  timeoutMs: 0\n  modules:\n    - {name: m.rego, source: \"package stella\\ndeny := []\\n\"}\n",
+    );
+    assert!(text.contains("rego.timeoutMs"), "{text}");
+}

@@ -8,8 +8,11 @@ use std::sync::{Arc, Mutex};
 
 use sha2::{Digest, Sha256};
 
-use super::document::{DocumentError, PolicyDocument, SCHEMA_VERSIONS};
+use std::time::Duration;
+
+use super::document::{Action, DocumentError, PolicyDocument, RegoSection, SCHEMA_VERSIONS};
 use super::mute::{MuteError, MuteSet, Provenance};
+use super::rego::{RegoError, RegoLimits, RegoProgram};
 use super::rule::CompiledRule;
 
 /// Why a policy cannot be used.
@@ -50,6 +53,7 @@ pub struct CompiledPolicy {
     digest: String,
     rules: Vec<CompiledRule>,
     mutes: MuteSet,
+    rego: Option<CompiledRego>,
     /// Marks a policy generated from command-line flags rather than written by a user.
     generated: bool,
 }
@@ -119,20 +123,17 @@ impl CompiledPolicy {
                 problem,
             } => invalid(format!("mutes[{index}].{field}"), problem),
         })?;
-        if let Some(rego) = &document.rego {
-            if rego.modules.is_empty() {
-                return Err(invalid("rego.modules", "must list at least one module"));
-            }
-            if rego.package.trim().is_empty() {
-                return Err(invalid("rego.package", "missing or empty"));
-            }
-        }
+        let rego = match &document.rego {
+            None => None,
+            Some(section) => Some(compile_rego(section)?),
+        };
         let digest = format!("sha256:{:x}", Sha256::digest(document.canonical_json()));
         Ok(Self {
             document,
             digest,
             rules,
             mutes,
+            rego,
             generated: false,
         })
     }
@@ -163,6 +164,11 @@ impl CompiledPolicy {
         &self.mutes
     }
 
+    /// The compiled Rego modules and what to do when they fail, if the policy has any.
+    pub fn rego(&self) -> Option<&CompiledRego> {
+        self.rego.as_ref()
+    }
+
     /// Whether the policy was generated from command-line flags.
     pub fn is_generated(&self) -> bool {
         self.generated
@@ -172,6 +178,53 @@ impl CompiledPolicy {
     pub fn uses_kev(&self) -> bool {
         self.rules.iter().any(CompiledRule::uses_kev)
     }
+}
+
+/// A policy's Rego modules, compiled once.
+#[derive(Debug, Clone)]
+pub struct CompiledRego {
+    /// The program (`deny` and `warn` of the policy's package).
+    pub program: RegoProgram,
+    /// The verdict when evaluation fails or exceeds its budget.
+    pub on_error: Action,
+}
+
+fn compile_rego(section: &RegoSection) -> Result<CompiledRego, PolicyError> {
+    if section.modules.is_empty() {
+        return Err(invalid("rego.modules", "must list at least one module"));
+    }
+    if section.package.trim().is_empty() {
+        return Err(invalid("rego.package", "missing or empty"));
+    }
+    let mut limits = RegoLimits::default();
+    if let Some(ms) = section.timeout_ms {
+        if !(1..=10_000).contains(&ms) {
+            return Err(invalid("rego.timeoutMs", "must be between 1 and 10000"));
+        }
+        limits.timeout = Duration::from_millis(ms);
+    }
+    let program =
+        RegoProgram::compile(&section.modules, section.package.trim(), limits).map_err(|e| {
+            // Name the module in the path when the error is about one.
+            let path = match &e {
+                RegoError::Compile { module, .. } | RegoError::ModuleTooLarge { module, .. } => {
+                    section
+                        .modules
+                        .iter()
+                        .position(|m| &m.name == module)
+                        .map_or_else(
+                            || "rego.modules".to_owned(),
+                            |i| format!("rego.modules[{i}]"),
+                        )
+                }
+                _ => "rego".to_owned(),
+            };
+            invalid(path, e.to_string())
+        })?;
+    Ok(CompiledRego {
+        program,
+        on_error: section.on_error,
+    })
 }
 
 /// Compiled policies by digest: compiling the same document twice returns the same

@@ -16,8 +16,8 @@ use super::rule::{CompiledRule, Subject};
 use crate::matcher::Finding;
 use crate::verdict::ignore::parse_expires;
 use crate::verdict::{
-    DEFAULT_RULE, DecidedFinding, ExpiredMute, FiredRule, MutedFinding, PolicyRef, SeverityCounts,
-    Status, Verdict,
+    DEFAULT_RULE, DecidedFinding, ExpiredMute, FiredRule, MutedFinding, PolicyRef, RegoVerdict,
+    SeverityCounts, Status, Verdict,
 };
 
 /// A catalog of known exploited vulnerabilities (CISA KEV).
@@ -173,15 +173,11 @@ pub fn evaluate(policy: &CompiledPolicy, findings: Vec<Finding>, eval: &Evaluati
 
     let status = decided
         .iter()
-        .map(|f| match f.action {
-            Action::Fail => Status::Fail,
-            Action::Warn => Status::Warn,
-            Action::Ignore => Status::Pass,
-        })
+        .map(|f| status_of(f.action))
         .max()
         .unwrap_or(Status::Pass);
     let document = policy.document();
-    Verdict {
+    let mut verdict = Verdict {
         status,
         policy: PolicyRef {
             name: document.name.clone(),
@@ -196,6 +192,46 @@ pub fn evaluate(policy: &CompiledPolicy, findings: Vec<Finding>, eval: &Evaluati
         ignored,
         muted,
         expired_mutes,
+    };
+    if let Some(rego) = policy.rego() {
+        let input = rego_input(policy, &verdict, eval.context, eval.kev, eval.now);
+        let (result, status) = match rego.program.evaluate(&input) {
+            Ok(outcome) => {
+                let status = if !outcome.deny.is_empty() {
+                    Status::Fail
+                } else if !outcome.warn.is_empty() {
+                    Status::Warn
+                } else {
+                    Status::Pass
+                };
+                let result = RegoVerdict {
+                    deny: outcome.deny,
+                    warn: outcome.warn,
+                    ..RegoVerdict::default()
+                };
+                (result, status)
+            }
+            // A module that fails or runs out of budget yields the configured fallback.
+            Err(e) => (
+                RegoVerdict {
+                    error: Some(e.to_string()),
+                    fallback: Some(rego.on_error),
+                    ..RegoVerdict::default()
+                },
+                status_of(rego.on_error),
+            ),
+        };
+        verdict.status = verdict.status.max(status);
+        verdict.rego = Some(result);
+    }
+    verdict
+}
+
+fn status_of(action: Action) -> Status {
+    match action {
+        Action::Fail => Status::Fail,
+        Action::Warn => Status::Warn,
+        Action::Ignore => Status::Pass,
     }
 }
 
