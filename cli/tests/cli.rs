@@ -1,45 +1,8 @@
 //! End-to-end tests of the `stella` binary on the shipped demo data (real advisories).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod demo_run;
 
-fn stella(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_stella"))
-        .args(args)
-        .env_remove("STELLA_DB")
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run stella")
-}
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn demo_db(dir: &Path) -> String {
-    let db = dir.join("adv.db").display().to_string();
-    let advisories = repo().join("data/demo/advisories").display().to_string();
-    let out = stella(&["db", "import", "--db", &db, "--output", "json", &advisories]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    db
-}
-
-fn demo_sbom() -> String {
-    repo().join("data/demo/sbom.cdx.json").display().to_string()
-}
-
-fn json(out: &Output) -> serde_json::Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not JSON ({e}): {}",
-            String::from_utf8_lossy(&out.stdout)
-        )
-    })
-}
+use demo_run::{demo_db, demo_sbom, json, repo, stella};
 
 #[test]
 fn import_is_idempotent() {

@@ -1,46 +1,9 @@
 //! `stella scan --policy`, `stella policy validate|explain|schema` on the demo SBOM and
 //! the shipped advisories: every example policy in `config/policies/` is exercised here.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod demo_run;
 
-fn stella(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_stella"))
-        .args(args)
-        .env_remove("STELLA_DB")
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run stella")
-}
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn path(rel: &str) -> String {
-    repo().join(rel).display().to_string()
-}
-
-fn demo_db(dir: &Path) -> String {
-    let db = dir.join("adv.db").display().to_string();
-    let out = stella(&["db", "import", "--db", &db, &path("data/demo/advisories")]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    db
-}
-
-fn json(out: &Output) -> serde_json::Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not JSON ({e}): {}\nstderr: {}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
-}
+use demo_run::{demo_db, json, path, repo, stella};
 
 /// `(id, action, rule)` of every acted-on finding, sorted by id.
 fn decisions(report: &serde_json::Value) -> Vec<(String, String, String)> {
