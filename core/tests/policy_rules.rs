@@ -177,7 +177,6 @@ fn fix_availability() {
 #[test]
 fn advisory_age_in_days() {
     let policy = |c: &str| one_rule(c);
-    let f = finding("CVE-1", "pkg:npm/a@1", Severity::High);
     let ctx = context();
     // (conditions, published days ago or None, fires?)
     let rows: [(&str, Option<i64>, bool); 8] = [
@@ -193,9 +192,10 @@ fn advisory_age_in_days() {
     ];
     for (conditions, days, want) in rows {
         let p = policy(conditions);
+        let mut f = finding("CVE-1", "pkg:npm/a@1", Severity::High);
+        f.published = days.map(|d| now() - Duration::days(d) - Duration::hours(1));
         let subject = Subject {
             finding: &f,
-            published: days.map(|d| now() - Duration::days(d) - Duration::hours(1)),
             kev: None,
         };
         let got = p.rules()[0].matches(&subject, &ctx, now());

@@ -82,6 +82,11 @@ impl CompiledPolicy {
 
     /// Checks and compiles a document; errors give the field path and the reason.
     pub fn compile(document: PolicyDocument) -> Result<Self, PolicyError> {
+        let digest = digest_of(&document);
+        Self::compile_with_digest(document, digest)
+    }
+
+    fn compile_with_digest(document: PolicyDocument, digest: String) -> Result<Self, PolicyError> {
         if !SCHEMA_VERSIONS.contains(&document.schema_version) {
             return Err(invalid(
                 "schemaVersion",
@@ -127,7 +132,6 @@ impl CompiledPolicy {
             None => None,
             Some(section) => Some(compile_rego(section)?),
         };
-        let digest = format!("sha256:{:x}", Sha256::digest(document.canonical_json()));
         Ok(Self {
             document,
             digest,
@@ -178,6 +182,11 @@ impl CompiledPolicy {
     pub fn uses_kev(&self) -> bool {
         self.rules.iter().any(CompiledRule::uses_kev)
     }
+}
+
+/// `sha256:` digest of the document's canonical JSON: the policy's identity.
+fn digest_of(document: &PolicyDocument) -> String {
+    format!("sha256:{:x}", Sha256::digest(document.canonical_json()))
 }
 
 /// A policy's Rego modules, compiled once.
@@ -246,11 +255,14 @@ impl PolicyCache {
         &self,
         document: PolicyDocument,
     ) -> Result<Arc<CompiledPolicy>, PolicyError> {
-        let digest = format!("sha256:{:x}", Sha256::digest(document.canonical_json()));
+        let digest = digest_of(&document);
         if let Some(hit) = self.lock().get(&digest) {
             return Ok(Arc::clone(hit));
         }
-        let compiled = Arc::new(CompiledPolicy::compile(document)?);
+        let compiled = Arc::new(CompiledPolicy::compile_with_digest(
+            document,
+            digest.clone(),
+        )?);
         self.lock()
             .entry(digest)
             .or_insert_with(|| Arc::clone(&compiled));

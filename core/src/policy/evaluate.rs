@@ -14,7 +14,6 @@ use super::document::Action;
 use super::mute::{FindingRef, MuteDecision, MuteRule, MuteSet};
 use super::rule::{CompiledRule, Subject};
 use crate::matcher::Finding;
-use crate::verdict::ignore::parse_expires;
 use crate::verdict::{
     DEFAULT_RULE, DecidedFinding, ExpiredMute, FiredRule, MutedFinding, PolicyRef, RegoVerdict,
     SeverityCounts, Status, Verdict,
@@ -104,7 +103,6 @@ pub fn evaluate(policy: &CompiledPolicy, findings: Vec<Finding>, eval: &Evaluati
         }
         let subject = Subject {
             finding: &finding,
-            published: finding.published,
             kev: eval
                 .kev
                 .map(|k| k.contains(&finding.id) || finding.aliases.iter().any(|a| k.contains(a))),
@@ -144,28 +142,18 @@ pub fn evaluate(policy: &CompiledPolicy, findings: Vec<Finding>, eval: &Evaluati
         }
     }
 
-    let mut expired_mutes = Vec::new();
-    for set in &sets {
-        for rule in set.rules() {
-            let Some(expires) = rule
-                .expires
-                .as_deref()
-                .and_then(|t| parse_expires(t.trim()))
-            else {
-                continue;
-            };
-            if expires < eval.now {
-                expired_mutes.push(ExpiredMute {
-                    mute: rule.clone(),
-                    expires,
-                    matching_findings: expired_hits
-                        .get(&(rule as *const MuteRule))
-                        .copied()
-                        .unwrap_or(0),
-                });
-            }
-        }
-    }
+    let expired_mutes = sets
+        .iter()
+        .flat_map(|set| set.expired(eval.now))
+        .map(|(rule, expires)| ExpiredMute {
+            mute: rule.clone(),
+            expires,
+            matching_findings: expired_hits
+                .get(&(rule as *const MuteRule))
+                .copied()
+                .unwrap_or(0),
+        })
+        .collect();
 
     // The default's key (`None`) sorts first in the map; report it after the rules.
     let mut rules: Vec<FiredRule> = fired.into_values().collect();

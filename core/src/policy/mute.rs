@@ -305,6 +305,14 @@ impl MuteSet {
         self.rules.iter().map(|c| &c.rule)
     }
 
+    /// Rules whose expiry has passed at `now`, with their expiry, in input order.
+    pub fn expired(&self, now: DateTime<Utc>) -> impl Iterator<Item = (&MuteRule, DateTime<Utc>)> {
+        self.rules
+            .iter()
+            .filter(move |c| c.is_expired(now))
+            .filter_map(|c| Some((&c.rule, c.expires?)))
+    }
+
     /// The first live rule (in input order) that matches; failing that, the first
     /// expired one, which does not mute.
     pub fn decide(

@@ -17,8 +17,6 @@ use crate::verdict::ignore::purl_without_version;
 pub struct Subject<'a> {
     /// The finding.
     pub finding: &'a Finding,
-    /// When the vulnerability was first published (the advisory age is counted from it).
-    pub published: Option<DateTime<Utc>>,
     /// Whether the vulnerability is in the loaded KEV catalog (`None`: no catalog).
     pub kev: Option<bool>,
 }
@@ -198,7 +196,7 @@ impl CompiledRule {
                 })
             })
             && c.age.is_none_or(|age| {
-                subject.published.is_some_and(|published| {
+                f.published.is_some_and(|published| {
                     let days = (now - published).num_days();
                     age.at_least_days.is_none_or(|n| days >= i64::from(n))
                         && age.at_most_days.is_none_or(|n| days <= i64::from(n))

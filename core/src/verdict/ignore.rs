@@ -9,7 +9,6 @@
 //!     reason: not reachable     # optional
 //! ```
 
-use crate::matcher::Finding;
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use globset::{Glob, GlobBuilder, GlobMatcher};
 use serde::Deserialize;
@@ -138,27 +137,6 @@ pub fn purl_without_version(purl: &str) -> &str {
     }
 }
 
-impl IgnoreEntry {
-    /// Whether this entry covers `finding` (expiry is not considered here).
-    pub fn matches(&self, finding: &Finding) -> bool {
-        let id_matches = finding.id.eq_ignore_ascii_case(&self.id)
-            || finding
-                .aliases
-                .iter()
-                .any(|alias| alias.eq_ignore_ascii_case(&self.id));
-        id_matches
-            && self
-                .purl
-                .as_ref()
-                .is_none_or(|glob| glob.is_match(&finding.purl))
-    }
-
-    /// Whether the entry has expired at `now` (`expires < now`).
-    pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
-        self.expires.is_some_and(|expires| expires < now)
-    }
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawFile {
@@ -265,13 +243,6 @@ impl IgnoreFile {
     pub fn to_mute_set(&self, source: &str) -> crate::policy::mute::MuteSet {
         crate::policy::mute::MuteSet::compile(self.to_mutes(source)).unwrap_or_default()
     }
-
-    /// The first live (unexpired) entry that covers `finding`.
-    pub fn first_match(&self, finding: &Finding, now: DateTime<Utc>) -> Option<&IgnoreEntry> {
-        self.entries
-            .iter()
-            .find(|entry| !entry.is_expired(now) && entry.matches(finding))
-    }
 }
 
 impl IgnoreEntry {
@@ -335,7 +306,38 @@ pub fn parse_expires(text: &str) -> Option<DateTime<Utc>> {
 mod tests {
     use super::*;
     use crate::advisory::Severity;
+    use crate::matcher::Finding;
+    use crate::policy::mute::{Context, FindingRef, MuteDecision, Provenance};
     use chrono::TimeZone;
+
+    /// The index of the entry that mutes `finding` at `now` (entries are mutes).
+    fn first_match(file: &IgnoreFile, finding: &Finding, now: DateTime<Utc>) -> Option<usize> {
+        let set = file.to_mute_set("test");
+        match set.decide(&FindingRef::from(finding), &Context::default(), now) {
+            MuteDecision::Muted(rule) => match rule.provenance {
+                Some(Provenance::File { index, .. }) => Some(index),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// Whether the file's only entry has expired at `now` (checked on a finding it covers).
+    fn is_expired(file: &IgnoreFile, now: DateTime<Utc>) -> bool {
+        let f = finding(&file.entries[0].id, &[], "pkg:pypi/a@1");
+        let set = file.to_mute_set("test");
+        matches!(
+            set.decide(&FindingRef::from(&f), &Context::default(), now),
+            MuteDecision::Expired(_)
+        )
+    }
+
+    fn matches(entry: IgnoreEntry, finding: &Finding) -> bool {
+        let file = IgnoreFile {
+            entries: vec![entry],
+        };
+        first_match(&file, finding, Utc::now()).is_some()
+    }
 
     fn finding(id: &str, aliases: &[&str], purl: &str) -> Finding {
         Finding {
@@ -515,7 +517,7 @@ mod tests {
                 expires: None,
                 reason: None,
             };
-            assert_eq!(entry.matches(&f), *want, "id={id} purl={purl:?}");
+            assert_eq!(matches(entry, &f), *want, "id={id} purl={purl:?}");
         }
     }
 
@@ -544,25 +546,29 @@ mod tests {
 
     #[test]
     fn expiry_boundary() {
-        let entry = IgnoreFile::parse("ignores:\n  - id: A\n    expires: 2026-01-31\n")
-            .unwrap()
-            .entries
-            .remove(0);
+        let entry = IgnoreFile::parse("ignores:\n  - id: A\n    expires: 2026-01-31\n").unwrap();
         let last_instant = Utc.with_ymd_and_hms(2026, 1, 31, 23, 59, 59).unwrap()
             + chrono::Duration::nanoseconds(999_999_999);
-        assert!(!entry.is_expired(Utc.with_ymd_and_hms(2026, 1, 31, 0, 0, 0).unwrap()));
-        assert!(!entry.is_expired(last_instant));
-        assert!(entry.is_expired(last_instant + chrono::Duration::nanoseconds(1)));
-        assert!(entry.is_expired(Utc.with_ymd_and_hms(2026, 2, 1, 0, 0, 0).unwrap()));
+        assert!(!is_expired(
+            &entry,
+            Utc.with_ymd_and_hms(2026, 1, 31, 0, 0, 0).unwrap()
+        ));
+        assert!(!is_expired(&entry, last_instant));
+        assert!(is_expired(
+            &entry,
+            last_instant + chrono::Duration::nanoseconds(1)
+        ));
+        assert!(is_expired(
+            &entry,
+            Utc.with_ymd_and_hms(2026, 2, 1, 0, 0, 0).unwrap()
+        ));
 
-        let exact = IgnoreFile::parse("ignores:\n  - id: A\n    expires: 2026-01-31T12:00:00Z\n")
-            .unwrap()
-            .entries
-            .remove(0);
+        let exact =
+            IgnoreFile::parse("ignores:\n  - id: A\n    expires: 2026-01-31T12:00:00Z\n").unwrap();
         let noon = Utc.with_ymd_and_hms(2026, 1, 31, 12, 0, 0).unwrap();
-        assert!(!exact.is_expired(noon), "expires == now still applies");
-        assert!(exact.is_expired(noon + chrono::Duration::nanoseconds(1)));
-        assert!(!exact.is_expired(noon - chrono::Duration::seconds(1)));
+        assert!(!is_expired(&exact, noon), "expires == now still applies");
+        assert!(is_expired(&exact, noon + chrono::Duration::nanoseconds(1)));
+        assert!(!is_expired(&exact, noon - chrono::Duration::seconds(1)));
     }
 
     #[test]
@@ -573,13 +579,10 @@ mod tests {
         .unwrap();
         let now = Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).unwrap();
         let f = finding("CVE-1", &[], "pkg:pypi/a@1");
-        assert_eq!(file.first_match(&f, now).map(|e| e.index), Some(1));
+        assert_eq!(first_match(&file, &f, now), Some(1));
         let before = Utc.with_ymd_and_hms(2019, 1, 1, 0, 0, 0).unwrap();
-        assert_eq!(file.first_match(&f, before).map(|e| e.index), Some(0));
-        assert!(
-            file.first_match(&finding("CVE-2", &[], "pkg:pypi/a@1"), now)
-                .is_none()
-        );
+        assert_eq!(first_match(&file, &f, before), Some(0));
+        assert!(first_match(&file, &finding("CVE-2", &[], "pkg:pypi/a@1"), now).is_none());
     }
 
     proptest::proptest! {
@@ -602,7 +605,7 @@ mod tests {
         fn parsed_ids_always_match_themselves(id in "[A-Za-z][A-Za-z0-9-]{0,20}") {
             let file = IgnoreFile::parse(&format!("ignores:\n  - id: \"{id}\"\n")).unwrap();
             let f = finding(&id.to_ascii_uppercase(), &[], "pkg:pypi/a@1");
-            proptest::prop_assert!(file.entries[0].matches(&f));
+            proptest::prop_assert!(first_match(&file, &f, Utc::now()).is_some());
         }
     }
 }
