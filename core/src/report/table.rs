@@ -8,7 +8,7 @@ use crate::advisory::Severity;
 use crate::matcher::Finding;
 use crate::policy::document::Action;
 use crate::policy::mute::{MuteRule, Provenance};
-use crate::verdict::{DecidedFinding, Status};
+use crate::verdict::{DecidedFinding, RegoVerdict, Status};
 use std::fmt::Write as _;
 
 const HEADERS: [&str; 8] = [
@@ -108,16 +108,7 @@ fn explain(out: &mut String, report: &ScanReport) {
         );
     }
     if let Some(rego) = &v.rego {
-        for message in &rego.deny {
-            let _ = writeln!(out, "rego deny: {}", clean(message));
-        }
-        for message in &rego.warn {
-            let _ = writeln!(out, "rego warn: {}", clean(message));
-        }
-        if let Some(error) = &rego.error {
-            let fallback = rego.fallback.map_or("ignore", |a| a.as_str());
-            let _ = writeln!(out, "rego error ({fallback}): {}", clean(error));
-        }
+        rego_lines(out, rego);
     }
     for m in &v.muted {
         let _ = writeln!(
@@ -140,6 +131,20 @@ fn explain(out: &mut String, report: &ScanReport) {
             expired.matching_findings,
             plural(expired.matching_findings),
         );
+    }
+}
+
+/// `rego deny: …`, `rego warn: …` and `rego error (FALLBACK): …` lines.
+pub fn rego_lines(out: &mut String, rego: &RegoVerdict) {
+    for message in &rego.deny {
+        let _ = writeln!(out, "rego deny: {}", clean(message));
+    }
+    for message in &rego.warn {
+        let _ = writeln!(out, "rego warn: {}", clean(message));
+    }
+    if let Some(error) = &rego.error {
+        let fallback = rego.fallback.map_or("ignore", |a| a.as_str());
+        let _ = writeln!(out, "rego error ({fallback}): {}", clean(error));
     }
 }
 

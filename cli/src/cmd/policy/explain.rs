@@ -139,19 +139,7 @@ fn render(report: &ScanReport, decisions: &[Decision<'_>]) -> String {
         );
     }
     if let Some(rego) = &v.rego {
-        for m in &rego.deny {
-            let _ = writeln!(out, "rego deny: {m}");
-        }
-        for m in &rego.warn {
-            let _ = writeln!(out, "rego warn: {m}");
-        }
-        if let Some(e) = &rego.error {
-            let _ = writeln!(
-                out,
-                "rego error ({}): {e}",
-                rego.fallback.map_or("ignore", |a| a.as_str())
-            );
-        }
+        stella_core::report::table::rego_lines(&mut out, rego);
     }
     for e in &v.expired_mutes {
         let _ = writeln!(

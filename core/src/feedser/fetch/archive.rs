@@ -195,17 +195,8 @@ fn fetch_zip(
             .name()
             .map_err(|e| archive_error(label, e))?
             .into_owned();
-        if entry.is_dir()
-            || entry.is_symlink()
-            || hidden_path(&entry_name)
-            || !options.filter.accepts(&entry_name)
-        {
-            run.stats.filtered += 1;
-            continue;
-        }
-        let name = format!("{label}!{entry_name}");
-        let bytes = read_entry(entry, &name, options.max_document_bytes)?;
-        run.document(name, bytes);
+        let is_file = !entry.is_dir() && !entry.is_symlink();
+        take_entry(entry, &entry_name, is_file, label, options, run)?;
     }
     Ok(())
 }
@@ -229,16 +220,28 @@ fn fetch_tar(
             .to_string_lossy()
             .replace('\\', "/");
         let entry_name = entry_name.trim_start_matches("./").to_owned();
-        if !entry.header().entry_type().is_file()
-            || hidden_path(&entry_name)
-            || !options.filter.accepts(&entry_name)
-        {
-            run.stats.filtered += 1;
-            continue;
-        }
-        let name = format!("{label}!{entry_name}");
-        let bytes = read_entry(entry, &name, options.max_document_bytes)?;
-        run.document(name, bytes);
+        let is_file = entry.header().entry_type().is_file();
+        take_entry(entry, &entry_name, is_file, label, options, run)?;
     }
+    Ok(())
+}
+
+/// Hands one archive member to the run as document `LABEL!NAME`, or counts it as
+/// filtered (directories, links, hidden paths, names the feed's filter rejects).
+fn take_entry(
+    entry: impl Read,
+    entry_name: &str,
+    is_file: bool,
+    label: &str,
+    options: &FetchOptions,
+    run: &mut Run<'_>,
+) -> Result<(), FetchError> {
+    if !is_file || hidden_path(entry_name) || !options.filter.accepts(entry_name) {
+        run.stats.filtered += 1;
+        return Ok(());
+    }
+    let name = format!("{label}!{entry_name}");
+    let bytes = read_entry(entry, &name, options.max_document_bytes)?;
+    run.document(name, bytes);
     Ok(())
 }
