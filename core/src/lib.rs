@@ -6,14 +6,20 @@
 //! rendered ([`report`]). [`scan`] wires these together for callers.
 
 pub mod advisory;
+#[cfg(feature = "server")]
+pub mod api;
 pub mod ecosystem;
 pub mod feedser;
 mod hex;
+pub mod identity;
 pub mod import;
 pub mod inventory;
 mod json_depth;
+pub mod layers;
 pub mod matcher;
 pub mod policy;
+pub mod queue;
+pub mod quota;
 pub mod report;
 pub mod sbom;
 pub mod scan;

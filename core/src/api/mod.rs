@@ -1,0 +1,1 @@
+//! The stella-core HTTP API (axum): routes, authentication, metrics, OpenAPI.

@@ -1,0 +1,3 @@
+//! stella-core: the StellaOps core server.
+
+fn main() {}
