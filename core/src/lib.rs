@@ -23,6 +23,8 @@ pub mod quota;
 pub mod report;
 pub mod sbom;
 pub mod scan;
+#[cfg(feature = "server")]
+pub mod server;
 pub mod store;
 pub mod verdict;
 pub mod version;

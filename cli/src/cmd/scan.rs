@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use stella_core::report::{self, DatabaseInfo, SbomInfo, ScanReport, ToolInfo};
+use stella_core::report::{self, DatabaseInfo, ScanReport, ToolInfo};
 use stella_core::sbom::Limits;
 use stella_core::sbom::SbomFormat;
 use stella_core::scan::{scan_sbom, scan_sbom_bytes};
@@ -160,27 +160,15 @@ pub fn scan_report(
         (None, None) => anyhow::bail!("give an image SOURCE or --sbom FILE"),
     };
     let stats = db.stats()?;
-    let mut report = ScanReport::new(
+    Ok(ScanReport::of_outcome(
         ToolInfo {
             name: "stella".into(),
             version: env!("CARGO_PKG_VERSION").into(),
         },
-        outcome.sbom.subject.clone(),
-        SbomInfo::new(outcome.format, sbom_path, outcome.sbom.components.len()),
-        DatabaseInfo {
-            path: Some(db_file.display().to_string()),
-            advisories: stats.advisories as usize,
-            built_at: stats
-                .last_import
-                .as_deref()
-                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-                .map(|t| t.with_timezone(&chrono::Utc)),
-            ..DatabaseInfo::default()
-        },
-        outcome.verdict,
-    );
-    report.coverage = outcome.stats;
-    Ok(report)
+        outcome,
+        sbom_path,
+        DatabaseInfo::of(Some(db_file.display().to_string()), &stats),
+    ))
 }
 
 /// Terminal width for the table; 160 columns when not writing to a terminal.

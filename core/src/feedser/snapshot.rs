@@ -36,6 +36,15 @@ pub enum SnapshotError {
     /// The advisory DB refused the records.
     #[error("matcher snapshot: {0}")]
     Store(#[from] StoreError),
+    /// The snapshot could not be put in place.
+    #[error("matcher snapshot {path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: String,
+        /// Underlying error.
+        #[source]
+        source: std::io::Error,
+    },
     /// The deterministic finish (checkpoint, journal mode, vacuum) failed.
     #[error("matcher snapshot {path}: {source}")]
     Sqlite {
@@ -155,6 +164,55 @@ fn matcher_record(advisory: &CanonicalAdvisory, shared: &BTreeSet<String>) -> Os
     record.aliases = aliases;
     record.related = related;
     record
+}
+
+/// Rebuilds the matcher snapshot at `path` from `advisories`: built beside it, then
+/// renamed over it, so a scan never sees a half-written DB.
+pub fn install(
+    advisories: &[CanonicalAdvisory],
+    path: &Path,
+    created: &str,
+) -> Result<SnapshotStats, SnapshotError> {
+    let io = |path: &Path| {
+        let path = path.display().to_string();
+        move |source| SnapshotError::Io { path, source }
+    };
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let work = tempfile::Builder::new()
+        .prefix(".stella-snapshot-")
+        .tempdir_in(dir)
+        .map_err(io(dir))?;
+    let tmp = work.path().join("advisories.db");
+    let stats = build_db(advisories, &tmp, created)?;
+    install_file(&tmp, path)?;
+    Ok(stats)
+}
+
+/// Moves a finished DB file over `path`. Stale WAL files of the old DB go first: SQLite
+/// would otherwise replay them into the new file.
+pub fn install_file(from: &Path, path: &Path) -> Result<(), SnapshotError> {
+    for suffix in ["-wal", "-shm"] {
+        let mut stale = path.as_os_str().to_owned();
+        stale.push(suffix);
+        match std::fs::remove_file(&stale) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => {
+                return Err(SnapshotError::Io {
+                    path: Path::new(&stale).display().to_string(),
+                    source,
+                });
+            }
+        }
+    }
+    std::fs::rename(from, path).map_err(|source| SnapshotError::Io {
+        path: path.display().to_string(),
+        source,
+    })
 }
 
 /// Builds the matcher DB at `path` (which must not exist) from [`matcher_records`] of

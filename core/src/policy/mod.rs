@@ -16,4 +16,5 @@ pub mod mute;
 pub mod rego;
 pub mod rule;
 pub mod selector;
+pub mod store;
 pub mod vex;

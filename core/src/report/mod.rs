@@ -11,6 +11,8 @@ pub mod table;
 use crate::matcher::{Finding, MatchStats};
 use crate::policy::document::Action;
 use crate::sbom::SbomFormat;
+use crate::scan::ScanOutcome;
+use crate::store::advisory_db::DbStats;
 use crate::verdict::{DecidedFinding, Status, Verdict};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -153,6 +155,40 @@ impl ScanReport {
             verdict,
             summary,
             coverage: MatchStats::default(),
+        }
+    }
+
+    /// The report of a finished scan by `tool`, against the DB `database`.
+    pub fn of_outcome(
+        tool: ToolInfo,
+        outcome: ScanOutcome,
+        sbom_path: Option<String>,
+        database: DatabaseInfo,
+    ) -> Self {
+        let mut report = Self::new(
+            tool,
+            outcome.sbom.subject.clone(),
+            SbomInfo::new(outcome.format, sbom_path, outcome.sbom.components.len()),
+            database,
+            outcome.verdict,
+        );
+        report.coverage = outcome.stats;
+        report
+    }
+}
+
+impl DatabaseInfo {
+    /// Describes the DB at `path` from its statistics.
+    pub fn of(path: Option<String>, stats: &DbStats) -> Self {
+        Self {
+            path,
+            advisories: stats.advisories as usize,
+            built_at: stats
+                .last_import
+                .as_deref()
+                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| t.with_timezone(&Utc)),
+            ..Self::default()
         }
     }
 }

@@ -8,7 +8,7 @@ use stella_core::feedser::export::{self, ExportOptions, Layout};
 use stella_core::feedser::kit;
 use stella_core::feedser::runner;
 
-use super::{StoreArgs, install_db_file, install_snapshot, now};
+use super::{StoreArgs, install_snapshot, now};
 
 /// `stella feeds kit ...`
 #[derive(Debug, Subcommand)]
@@ -177,7 +177,7 @@ fn run_import(args: KitImportArgs) -> anyhow::Result<u8> {
     )?;
     let summary = runner::install_kit(store.as_mut(), &imported, &now)?;
     match imported.matcher_db() {
-        Some(verified) => install_db_file(&verified, &db)?,
+        Some(verified) => stella_core::feedser::snapshot::install_file(&verified, &db)?,
         None => {
             install_snapshot(&imported.advisories, Some(db.clone()))?;
         }

@@ -110,42 +110,12 @@ pub fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
-/// Rebuilds the matcher snapshot at `db` from `advisories`: built beside it, then renamed
-/// over it, so a scan never sees a half-written DB.
+/// Rebuilds the matcher snapshot at `db` (default place when `None`) from `advisories`.
 pub fn install_snapshot(
     advisories: &[CanonicalAdvisory],
     db: Option<PathBuf>,
 ) -> anyhow::Result<PathBuf> {
     let path = paths::db_path(db);
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let work = tempfile::Builder::new()
-        .prefix(".stella-snapshot-")
-        .tempdir_in(dir)
-        .with_context(|| format!("creating a work directory in {}", dir.display()))?;
-    let tmp = work.path().join("advisories.db");
-    snapshot::build_db(advisories, &tmp, &now())?;
-    install_db_file(&tmp, &path)?;
+    snapshot::install(advisories, &path, &now())?;
     Ok(path)
-}
-
-/// Moves a finished DB file over `path`. Stale WAL files of the old DB go first: SQLite
-/// would otherwise replay them into the new file.
-pub fn install_db_file(from: &Path, path: &Path) -> anyhow::Result<()> {
-    for suffix in ["-wal", "-shm"] {
-        let mut stale = path.as_os_str().to_owned();
-        stale.push(suffix);
-        match std::fs::remove_file(&stale) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => {
-                return Err(e).with_context(|| format!("removing {}", Path::new(&stale).display()));
-            }
-        }
-    }
-    std::fs::rename(from, path)
-        .with_context(|| format!("moving the new snapshot to {}", path.display()))
 }

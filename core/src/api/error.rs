@@ -1,0 +1,108 @@
+//! API errors: every failure answers JSON `{"error": CODE, "message": TEXT, ...}`
+//! with the matching status code, never a bare 500 page.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// The body of every error answer.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// Machine-readable code, e.g. `invalid_sbom`, `quota_exceeded`, `unauthorized`.
+    pub error: String,
+    /// What went wrong, for people.
+    pub message: String,
+    /// More about it (missing layers, quota figures, validation errors).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Object)]
+    pub details: Option<serde_json::Value>,
+}
+
+/// An error answer.
+#[derive(Debug)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// The body.
+    pub body: ErrorBody,
+    /// `Retry-After` seconds, for 429 and 503.
+    pub retry_after: Option<u64>,
+    /// `WWW-Authenticate` value, for 401.
+    pub authenticate: Option<&'static str>,
+}
+
+impl ApiError {
+    /// An error with `status`, `code` and `message`.
+    pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            body: ErrorBody {
+                error: code.to_owned(),
+                message: message.into(),
+                details: None,
+            },
+            retry_after: None,
+            authenticate: None,
+        }
+    }
+
+    /// 400 with `code`.
+    pub fn bad_request(code: &str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    /// 401: no or bad credentials.
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        let mut e = Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message);
+        e.authenticate = Some("Bearer realm=\"stella\"");
+        e
+    }
+
+    /// 403: the token lacks a scope.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
+    /// 404.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    /// 503: a store the request needs failed; logged, the message kept short.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        let message = message.into();
+        tracing::error!(error = %message, "request failed: a store is unavailable");
+        let mut e = Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message);
+        e.retry_after = Some(5);
+        e
+    }
+
+    /// Adds details.
+    pub fn with_details(mut self, details: serde_json::Value) -> Self {
+        self.body.details = Some(details);
+        self
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, Json(self.body)).into_response();
+        let headers = response.headers_mut();
+        if let Some(secs) = self.retry_after
+            && let Ok(v) = HeaderValue::from_str(&secs.to_string())
+        {
+            headers.insert(header::RETRY_AFTER, v);
+        }
+        if let Some(v) = self.authenticate {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(v));
+        }
+        response
+    }
+}
+
+/// Turns a failed blocking task into a 503 (a panic in a scan is a server fault).
+pub fn join_error(e: tokio::task::JoinError) -> ApiError {
+    ApiError::unavailable(format!("worker task failed: {e}"))
+}
