@@ -74,6 +74,8 @@ pub struct FileConfig {
     pub job_attempts: Option<u32>,
     /// Seconds a claimed job may stay unacknowledged before another runner takes it.
     pub job_claim_idle_seconds: Option<u64>,
+    /// Fault injection for crash tests: milliseconds each job pauses after starting.
+    pub fault_job_delay_ms: Option<u64>,
 }
 
 impl FileConfig {
@@ -129,6 +131,8 @@ pub struct ServerConfig {
     pub job_attempts: u32,
     /// Idle time after which a claimed job is taken over.
     pub job_claim_idle: Duration,
+    /// Fault injection: pause of each job after it starts (zero normally).
+    pub fault_job_delay: Duration,
 }
 
 /// A certificate chain and its key, PEM files.
@@ -227,6 +231,12 @@ impl ServerConfig {
                     .or(file.job_claim_idle_seconds)
                     .unwrap_or(30)
                     .max(1),
+            ),
+            fault_job_delay: Duration::from_millis(
+                flags
+                    .fault_job_delay_ms
+                    .or(file.fault_job_delay_ms)
+                    .unwrap_or(0),
             ),
         };
         Ok(config)

@@ -19,7 +19,7 @@ use crate::policy::mute::{MuteError, MuteRule, MuteSet, Provenance};
 use crate::policy::store::{PolicyStore, PolicyStoreError, StoredMute, StoredPolicy};
 use crate::report::{DatabaseInfo, ScanReport, ToolInfo};
 use crate::sbom::{Limits, Sbom, SbomFormat};
-use crate::scan::{ScanError, ScanOptions, scan_sbom, scan_sbom_bytes};
+use crate::scan::{ScanError, ScanOptions, scan_sbom};
 use crate::store::{AdvisoryDb, StoreError};
 
 /// Read-only connections to the advisory DB, reused across scans. After a feed sync
@@ -285,8 +285,8 @@ impl From<ScanError> for ScanFailure {
 /// Everything a server scan needs.
 #[derive(Debug)]
 pub struct Scanner {
-    /// The advisory DB.
-    pub advisories: AdvisoryPool,
+    /// The advisory DB (shared with Feedser, which reloads it after a sync).
+    pub advisories: Arc<AdvisoryPool>,
     /// Policy and API mutes.
     pub policy: PolicyService,
     /// The KEV catalog, when configured.
@@ -322,24 +322,10 @@ impl Scanner {
         })
     }
 
-    /// Scans an SBOM document (CycloneDX or SPDX JSON).
-    pub fn scan_document(
-        &self,
-        bytes: &[u8],
-        target: &ScanTarget,
-        now: DateTime<Utc>,
-    ) -> Result<ScanReport, ScanFailure> {
-        let options = self.options(target)?;
-        let (outcome, database) = self
-            .advisories
-            .with(|db| scan_sbom_bytes(bytes, db, &options, now))
-            .map_err(|e| ScanFailure::Unavailable(format!("advisory DB: {e}")))?;
-        Ok(ScanReport::of_outcome(tool(), outcome?, None, database))
-    }
-
-    /// Scans an SBOM already in the model (composed from layer fragments).
+    /// Scans an SBOM already in the model (read by the API, or composed from layer fragments).
     pub fn scan_model(
         &self,
+        format: SbomFormat,
         sbom: Sbom,
         target: &ScanTarget,
         now: DateTime<Utc>,
@@ -347,7 +333,7 @@ impl Scanner {
         let options = self.options(target)?;
         let (outcome, database) = self
             .advisories
-            .with(|db| scan_sbom(SbomFormat::CycloneDx, sbom, db, &options, now))
+            .with(|db| scan_sbom(format, sbom, db, &options, now))
             .map_err(|e| ScanFailure::Unavailable(format!("advisory DB: {e}")))?;
         Ok(ScanReport::of_outcome(tool(), outcome?, None, database))
     }
