@@ -124,10 +124,7 @@ impl Selection for AnalyzerSelection<'_> {
 /// is read.
 ///
 /// Layers are read in parallel (each on its own, or taken from the cache), then
-/// applied bottom first. Layer attribution: after each layer, the analyzers whose
-/// files that layer changed run on the view so far; a package's layer is the one
-/// from which it has been present without a break (an upgrade or a reinstall
-/// starts anew).
+/// applied bottom first by [`build_from_extracts`].
 pub fn build(
     source: &dyn ImageSource,
     analyzers: &[Box<dyn Analyzer>],
@@ -135,8 +132,28 @@ pub fn build(
     progress: impl FnMut(usize, usize),
 ) -> Result<BuildOutcome, BuildError> {
     let selection = AnalyzerSelection::new(analyzers);
-    let extracts = read_layers(source, &selection, options, progress)?;
-    let limits = &options.limits;
+    let all: Vec<usize> = (0..source.layers().len()).collect();
+    let extracts = read_layers(source, &selection, options, &all, progress)?;
+    build_from_extracts(
+        extracts,
+        analyzers,
+        &options.limits,
+        source.metadata().clone(),
+    )
+}
+
+/// Builds the SBOM from layer extracts, bottom first (all the image's layers, read
+/// with the selection of these `analyzers`); the SBOM's subject is `metadata.name`.
+///
+/// Layer attribution: after each layer, the analyzers whose files that layer
+/// changed run on the view so far; a package's layer is the one from which it has
+/// been present without a break (an upgrade or a reinstall starts anew).
+pub fn build_from_extracts(
+    extracts: Vec<LayerExtract>,
+    analyzers: &[Box<dyn Analyzer>],
+    limits: &LayerLimits,
+    metadata: ImageMetadata,
+) -> Result<BuildOutcome, BuildError> {
     let mut fs = FileSystem::new();
     let mut stats = Vec::new();
     // purl -> layer it has been present since, per analyzer.
@@ -191,7 +208,6 @@ pub fn build(
             found.push(pkg);
         }
     }
-    let metadata = source.metadata().clone();
     let sbom = compose(Some(metadata.name.clone()), found);
     Ok(BuildOutcome {
         sbom,
@@ -202,15 +218,18 @@ pub fn build(
     })
 }
 
-/// Reads every layer of `source` into an extract, several at once, taking
-/// extracts from the cache where it has them and storing the new ones.
-fn read_layers(
+/// Reads the layers of `source` at `indexes` (0 = bottom; in that order, repeats
+/// allowed) into extracts, several at once, taking extracts from the cache where
+/// it has them and storing the new ones. `progress(done, indexes.len())` is called
+/// after each layer is read.
+pub fn read_layers(
     source: &dyn ImageSource,
     selection: &AnalyzerSelection<'_>,
     options: &BuildOptions,
+    indexes: &[usize],
     mut progress: impl FnMut(usize, usize),
 ) -> Result<Vec<LayerExtract>, BuildError> {
-    let total = source.layers().len();
+    let total = indexes.len();
     let threads = match options.threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
@@ -228,15 +247,15 @@ fn read_layers(
             let (next, failed, selection_id) = (&next, &failed, &selection_id);
             scope.spawn(move || {
                 while !failed.load(Ordering::Relaxed) {
-                    let index = next.fetch_add(1, Ordering::Relaxed);
-                    if index >= total {
+                    let slot = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(&index) = indexes.get(slot) else {
                         break;
-                    }
+                    };
                     let result = read_one(source, index, selection, selection_id, options);
                     if result.is_err() {
                         failed.store(true, Ordering::Relaxed);
                     }
-                    if tx.send((index, result)).is_err() {
+                    if tx.send((slot, result)).is_err() {
                         break;
                     }
                 }
@@ -244,18 +263,18 @@ fn read_layers(
         }
         drop(tx);
         let mut done = 0;
-        for (index, result) in rx {
+        for (slot, result) in rx {
             match result {
                 Ok(extract) => {
-                    if let Some(slot) = slots.get_mut(index) {
-                        *slot = Some(extract);
+                    if let Some(place) = slots.get_mut(slot) {
+                        *place = Some(extract);
                     }
                     done += 1;
                     progress(done, total);
                 }
                 // Report the lowest failing layer, whatever order threads finish in.
-                Err(e) if first_error.as_ref().is_none_or(|(i, _)| index < *i) => {
-                    first_error = Some((index, e));
+                Err(e) if first_error.as_ref().is_none_or(|(i, _)| slot < *i) => {
+                    first_error = Some((slot, e));
                 }
                 Err(_) => {}
             }
@@ -266,8 +285,8 @@ fn read_layers(
     }
     slots
         .into_iter()
-        .enumerate()
-        .map(|(index, slot)| slot.ok_or(BuildError::Source(SourceError::NoLayer(index))))
+        .zip(indexes)
+        .map(|(slot, &index)| slot.ok_or(BuildError::Source(SourceError::NoLayer(index))))
         .collect()
 }
 

@@ -367,6 +367,64 @@ impl LayerExtract {
     pub fn digest(&self) -> &str {
         &self.digest
     }
+
+    /// Checks an extract that came from outside (a decoded fragment) has the shape
+    /// [`read_layer`] gives and fits `limits`: normalised relative paths and link
+    /// targets within `max_path_bytes`, at most `max_entries` entries, contents within
+    /// `max_total_bytes`. Returns the first violation.
+    pub fn validate(&self, limits: &LayerLimits) -> Result<(), String> {
+        let count = self.entries.len() + self.whiteouts.len() + self.opaque.len();
+        if count as u64 > limits.max_entries {
+            return Err(format!(
+                "{count} entries, over the limit {}",
+                limits.max_entries
+            ));
+        }
+        let path_ok = |p: &str, root_ok: bool| {
+            p.len() <= limits.max_path_bytes
+                && (root_ok || !p.is_empty())
+                && normalise(p).as_deref() == Some(p)
+        };
+        let mut content: u64 = 0;
+        for (path, node) in &self.entries {
+            if !path_ok(path, false) {
+                return Err(format!(
+                    "entry path {path:?} is not a normalised relative path"
+                ));
+            }
+            match &node.kind {
+                Kind::Symlink(t) if t.len() > limits.max_path_bytes => {
+                    return Err(format!("link target of {path:?} is too long"));
+                }
+                Kind::HardLink(t) | Kind::LowerLink(t) if !path_ok(t, false) => {
+                    return Err(format!("hard link target of {path:?} is not normalised"));
+                }
+                _ => {}
+            }
+            content = content.saturating_add(node_bytes(node));
+        }
+        if content > limits.max_total_bytes {
+            return Err(format!(
+                "{content} bytes of contents, over the limit {}",
+                limits.max_total_bytes
+            ));
+        }
+        // Whiteouts name one path component as written (`.wh...` gives `dir/..`), so
+        // only their length is bounded; opaque markers name a directory or the root.
+        if let Some(p) = self
+            .whiteouts
+            .iter()
+            .find(|p| p.len() > limits.max_path_bytes)
+        {
+            return Err(format!("whiteout of {} bytes is too long", p.len()));
+        }
+        if let Some(p) = self.opaque.iter().find(|p| !path_ok(p, true)) {
+            return Err(format!(
+                "opaque directory {p:?} is not a normalised relative path"
+            ));
+        }
+        Ok(())
+    }
 }
 
 const ELF_MAGIC: &[u8] = b"\x7fELF";
