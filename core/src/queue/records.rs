@@ -73,6 +73,9 @@ pub struct ScanRecord {
     /// The scan id (= the job id).
     pub id: String,
     /// Where it stands.
+    /// Who queued the scan (the token's subject); only they (and admins) may read it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
     pub status: ScanStatus,
     /// When it was created.
     pub created_at: DateTime<Utc>,
@@ -96,6 +99,7 @@ impl ScanRecord {
     pub fn queued(id: impl Into<String>, now: DateTime<Utc>) -> ScanRecord {
         ScanRecord {
             id: id.into(),
+            subject: None,
             status: ScanStatus::Queued,
             created_at: now,
             updated_at: now,

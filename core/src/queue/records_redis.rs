@@ -210,6 +210,9 @@ impl ScanStore for RedisScanStore {
         if let Some(e) = &record.error {
             inv.arg("error").arg(e);
         }
+        if let Some(s) = &record.subject {
+            inv.arg("subject").arg(s);
+        }
         if let Some(r) = &record.result {
             inv.arg("result").arg(r.to_string());
         }
@@ -316,6 +319,7 @@ impl ScanStore for RedisScanStore {
         let updated_at = time(field("updatedAt")?)?;
         let attempts = field("attempts")?.parse().map_err(|e| corrupt(id, e))?;
         let error = h.remove("error");
+        let subject = h.remove("subject");
         let result = h
             .remove("result")
             .map(|r| serde_json::from_str(&r).map_err(|e| corrupt(id, e)))
@@ -327,6 +331,7 @@ impl ScanStore for RedisScanStore {
             .collect::<Result<_, _>>()?;
         Ok(Some(ScanRecord {
             id: id.to_owned(),
+            subject,
             status: ScanStatus::parse(&status)
                 .ok_or_else(|| corrupt(id, format!("status {status:?}")))?,
             created_at,

@@ -14,6 +14,7 @@ use super::records::{ScanEvent, ScanRecord, ScanStatus, ScanStore, ScanStoreErro
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS scans (
     id         TEXT PRIMARY KEY,
+    subject    TEXT,
     status     TEXT NOT NULL,
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL,
@@ -199,8 +200,8 @@ impl ScanStore for SqliteScanStore {
             let result = r.result.as_ref().map(serde_json::Value::to_string);
             let n = tx
                 .execute(
-                    "INSERT INTO scans (id, status, created_at, updated_at, attempts, error, result)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (id) DO NOTHING",
+                    "INSERT INTO scans (id, status, created_at, updated_at, attempts, error, result, subject)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (id) DO NOTHING",
                     params![
                         r.id,
                         r.status.as_str(),
@@ -208,7 +209,8 @@ impl ScanStore for SqliteScanStore {
                         r.updated_at.to_rfc3339(),
                         r.attempts,
                         r.error,
-                        result
+                        result,
+                        r.subject
                     ],
                 )
                 .map_err(backend("create"))?;
@@ -316,7 +318,7 @@ impl ScanStore for SqliteScanStore {
             let tx = c.transaction().map_err(backend("get"))?;
             let row = tx
                 .query_row(
-                    "SELECT status, created_at, updated_at, attempts, error, result
+                    "SELECT status, created_at, updated_at, attempts, error, result, subject
                      FROM scans WHERE id = ?1",
                     [&id],
                     |r| {
@@ -327,12 +329,13 @@ impl ScanStore for SqliteScanStore {
                             r.get::<_, i64>(3)?,
                             r.get::<_, Option<String>>(4)?,
                             r.get::<_, Option<String>>(5)?,
+                            r.get::<_, Option<String>>(6)?,
                         ))
                     },
                 )
                 .optional()
                 .map_err(backend("get"))?;
-            let Some((status, created, updated, attempts, error, result)) = row else {
+            let Some((status, created, updated, attempts, error, result, subject)) = row else {
                 return Ok(None);
             };
             let events = events(&tx, &id, 0)?;
@@ -345,6 +348,7 @@ impl ScanStore for SqliteScanStore {
                 error,
                 result: json(&id, result)?,
                 events,
+                subject,
                 id,
             }))
         })
