@@ -2,8 +2,16 @@
 //! atomically, reset at the next UTC midnight. The server's UTC clock is the only
 //! clock used (callers pass `now`), so client clock skew cannot stretch a day.
 
+pub mod memory;
+#[cfg(feature = "server")]
+pub mod redis;
+
+pub use memory::MemoryQuota;
+#[cfg(feature = "server")]
+pub use redis::RedisQuota;
+
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 
 /// What the quota says about one scan request (or, for [`QuotaStore::status`], the
 /// counter as it stands).
@@ -49,4 +57,84 @@ pub trait QuotaStore: Send + Sync + std::fmt::Debug {
         limit: u32,
         now: DateTime<Utc>,
     ) -> Result<Admission, QuotaError>;
+}
+
+impl Admission {
+    /// The admission for a counter standing at `used` of `limit` on `now`'s UTC day.
+    pub fn new(admitted: bool, limit: u32, used: u32, now: DateTime<Utc>) -> Admission {
+        Admission {
+            admitted,
+            limit,
+            used,
+            remaining: limit.saturating_sub(used),
+            reset_at: next_utc_midnight(now),
+        }
+    }
+}
+
+/// The limit that means "unlimited" (Enterprise): scans are admitted and still counted.
+pub const UNLIMITED: u32 = u32::MAX;
+
+/// The UTC day `now` falls on: the day a scan is counted against.
+pub fn day(now: DateTime<Utc>) -> NaiveDate {
+    now.date_naive()
+}
+
+/// The day as used in counter keys: `YYYY-MM-DD`.
+pub fn day_key(now: DateTime<Utc>) -> String {
+    day(now).format("%Y-%m-%d").to_string()
+}
+
+/// The next UTC midnight after `now` (at exactly midnight: the one a day later).
+pub fn next_utc_midnight(now: DateTime<Utc>) -> DateTime<Utc> {
+    day(now)
+        .succ_opt()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+        // Only at chrono's last representable day.
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+/// Whole seconds until the counters reset, rounded up and at least 1 (for
+/// `Retry-After`, which must not say 0 while the quota is still spent).
+pub fn seconds_until_reset(now: DateTime<Utc>) -> u64 {
+    let ms = (next_utc_midnight(now) - now).num_milliseconds().max(0);
+    let secs = u64::try_from(ms).unwrap_or(0).div_ceil(1000);
+    secs.max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn midnight_and_reset() {
+        let at = |h, m, s| Utc.with_ymd_and_hms(2026, 12, 31, h, m, s).unwrap();
+        let new_year = Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap();
+        assert_eq!(next_utc_midnight(at(23, 59, 59)), new_year);
+        assert_eq!(seconds_until_reset(at(23, 59, 59)), 1);
+        assert_eq!(next_utc_midnight(at(0, 0, 0)), new_year);
+        assert_eq!(seconds_until_reset(at(0, 0, 0)), 86_400);
+        assert_eq!(seconds_until_reset(at(12, 0, 0)), 43_200);
+        let half = at(23, 59, 59) + chrono::Duration::milliseconds(500);
+        assert_eq!(seconds_until_reset(half), 1);
+        let early = at(0, 0, 0) + chrono::Duration::milliseconds(1);
+        assert_eq!(seconds_until_reset(early), 86_400);
+        assert_eq!(day_key(at(23, 59, 59)), "2026-12-31");
+        assert_eq!(day_key(new_year), "2027-01-01");
+        assert_eq!(seconds_until_reset(DateTime::<Utc>::MAX_UTC), 1);
+    }
+
+    #[test]
+    fn admission_remaining() {
+        let now = Utc.with_ymd_and_hms(2026, 6, 1, 8, 0, 0).unwrap();
+        let a = Admission::new(true, 3, 1, now);
+        assert_eq!(a.remaining, 2);
+        assert_eq!(Admission::new(false, 3, 5, now).remaining, 0);
+        assert_eq!(
+            a.reset_at,
+            Utc.with_ymd_and_hms(2026, 6, 2, 0, 0, 0).unwrap()
+        );
+    }
 }
