@@ -66,7 +66,12 @@ struct Settings {
     #[arg(long, env = "STELLA_SYNC_SCANS", global = true)]
     sync_scans: Option<usize>,
     /// Register a client at start-up: ID:SECRET:TIER (all scopes).
-    #[arg(long, env = "STELLA_BOOTSTRAP_CLIENT", global = true, hide_env_values = true)]
+    #[arg(
+        long,
+        env = "STELLA_BOOTSTRAP_CLIENT",
+        global = true,
+        hide_env_values = true
+    )]
     bootstrap_client: Option<String>,
     /// The Free tier's scans per day (default 333).
     #[arg(long, env = "STELLA_FREE_TIER_LIMIT", global = true)]
@@ -190,7 +195,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         _ => {
-            let mode = if config.redis_url.is_some() { "redis" } else { "embedded" };
+            let mode = if config.redis_url.is_some() {
+                "redis"
+            } else {
+                "embedded"
+            };
             let tls = config.tls.is_some();
             start::serve(&config, runtime, shutdown_signal(), move |addr| {
                 tracing::info!(%addr, mode, tls, "stella-core listening");
@@ -205,7 +214,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("stella-core: cannot start the async runtime: {e}");

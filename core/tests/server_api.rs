@@ -47,12 +47,17 @@ async fn scans_count_against_the_quota_and_the_next_one_gets_429() {
         .expect("text")
         .parse()
         .expect("seconds");
-    assert!((retry - to_midnight()).abs() <= 5, "Retry-After {retry} vs {}", to_midnight());
+    assert!(
+        (retry - to_midnight()).abs() <= 5,
+        "Retry-After {retry} vs {}",
+        to_midnight()
+    );
     let body: serde_json::Value = r.json().await.expect("json");
     assert_eq!(body["error"], "quota_exceeded");
     assert_eq!(body["details"]["limit"], 3);
-    let reset = chrono::DateTime::parse_from_rfc3339(body["details"]["resetAt"].as_str().expect("resetAt"))
-        .expect("rfc3339");
+    let reset =
+        chrono::DateTime::parse_from_rfc3339(body["details"]["resetAt"].as_str().expect("resetAt"))
+            .expect("rfc3339");
     assert_eq!((reset.hour(), reset.minute(), reset.second()), (0, 0, 0));
     assert_eq!(
         reset.date_naive(),
@@ -107,7 +112,11 @@ async fn tokens_scopes_and_offline_tokens() {
     let server = Server::start(&["--runners", "0"]);
     let http = client();
     // No token, a garbage token: 401 with a challenge.
-    let r = http.get(server.url("/api/v1/quota")).send().await.expect("quota");
+    let r = http
+        .get(server.url("/api/v1/quota"))
+        .send()
+        .await
+        .expect("quota");
     assert_eq!(r.status(), 401);
     assert!(r.headers().contains_key("www-authenticate"));
     let r = http
@@ -120,7 +129,11 @@ async fn tokens_scopes_and_offline_tokens() {
     // Wrong secret, unknown grant.
     let r = http
         .post(server.url("/connect/token"))
-        .form(&[("grant_type", "client_credentials"), ("client_id", CLIENT_ID), ("client_secret", "wrong-secret-000000")])
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", CLIENT_ID),
+            ("client_secret", "wrong-secret-000000"),
+        ])
         .send()
         .await
         .expect("token");
@@ -220,7 +233,12 @@ async fn queued_scans_stream_their_progress_and_keep_the_report() {
         .expect("text");
     let kinds: Vec<String> = text
         .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("event json")["kind"].as_str().expect("kind").to_owned())
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).expect("event json")["kind"]
+                .as_str()
+                .expect("kind")
+                .to_owned()
+        })
         .collect();
     assert_eq!(kinds.first().map(String::as_str), Some("queued"));
     assert!(kinds.contains(&"started".to_owned()), "{kinds:?}");
@@ -233,9 +251,17 @@ async fn queued_scans_stream_their_progress_and_keep_the_report() {
         .send()
         .await
         .expect("events");
-    assert!(r.headers()["content-type"].to_str().expect("ct").starts_with("text/event-stream"));
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .expect("ct")
+            .starts_with("text/event-stream")
+    );
     let sse = r.text().await.expect("text");
-    assert!(sse.contains("event: queued") && sse.contains("event: done"), "{sse}");
+    assert!(
+        sse.contains("event: queued") && sse.contains("event: done"),
+        "{sse}"
+    );
     let record: serde_json::Value = http
         .get(server.url(&format!("/api/v1/scan/{id}")))
         .bearer_auth(&token)
@@ -309,9 +335,16 @@ async fn policy_versions_mutes_and_audit() {
         .await
         .expect("json");
     assert_eq!(v["valid"], false);
-    assert!(v["errors"][0].as_str().expect("error").contains("rules[0].action"), "{v}");
+    assert!(
+        v["errors"][0]
+            .as_str()
+            .expect("error")
+            .contains("rules[0].action"),
+        "{v}"
+    );
     // The CI baseline fails fixable high and critical findings.
-    let policy = std::fs::read_to_string(repo().join("config/policies/ci-baseline.yaml")).expect("policy");
+    let policy =
+        std::fs::read_to_string(repo().join("config/policies/ci-baseline.yaml")).expect("policy");
     let r = http
         .put(server.url("/api/v1/policy"))
         .bearer_auth(&token)
@@ -324,7 +357,11 @@ async fn policy_versions_mutes_and_audit() {
     assert_eq!(stored["version"], 1);
     let report = scan("shop").await;
     assert_eq!(report["verdict"]["policy"]["digest"], stored["digest"]);
-    assert_eq!(report["verdict"]["status"], "fail", "{}", report["verdict"]["status"]);
+    assert_eq!(
+        report["verdict"]["status"], "fail",
+        "{}",
+        report["verdict"]["status"]
+    );
     let failing: Vec<String> = report["findings"]
         .as_array()
         .expect("findings")
@@ -339,7 +376,9 @@ async fn policy_versions_mutes_and_audit() {
         let r = http
             .post(server.url("/api/v1/policy/mute"))
             .bearer_auth(&token)
-            .json(&serde_json::json!({"id": id, "reason": "accepted risk", "expires": "2099-01-01"}))
+            .json(
+                &serde_json::json!({"id": id, "reason": "accepted risk", "expires": "2099-01-01"}),
+            )
             .send()
             .await
             .expect("mute");
@@ -412,7 +451,10 @@ async fn layer_endpoints_validate_their_input() {
     assert_eq!(r.status(), 200);
     let m: serde_json::Value = r.json().await.expect("json");
     assert_eq!(m["missing"], serde_json::json!([a, b]));
-    for bad in [serde_json::json!({"layers": ["sha256:xyz"]}), serde_json::json!({"layer": []})] {
+    for bad in [
+        serde_json::json!({"layers": ["sha256:xyz"]}),
+        serde_json::json!({"layer": []}),
+    ] {
         let r = http
             .post(server.url("/api/v1/layers/missing"))
             .bearer_auth(&token)
@@ -464,7 +506,14 @@ async fn health_readiness_metrics_and_shutdown() {
     let server = Server::start(&["--runners", "0"]);
     let http = client();
     let token = token(&http, &server).await;
-    assert_eq!(http.get(server.url("/healthz")).send().await.expect("h").status(), 200);
+    assert_eq!(
+        http.get(server.url("/healthz"))
+            .send()
+            .await
+            .expect("h")
+            .status(),
+        200
+    );
     let ready = http.get(server.url("/readyz")).send().await.expect("r");
     assert_eq!(ready.status(), 200);
     let r = http
@@ -475,7 +524,11 @@ async fn health_readiness_metrics_and_shutdown() {
         .send()
         .await
         .expect("scan");
-    assert_eq!(r.headers()["x-request-id"], "req-42", "request ids are echoed");
+    assert_eq!(
+        r.headers()["x-request-id"],
+        "req-42",
+        "request ids are echoed"
+    );
     let metrics = http
         .get(server.url("/metrics"))
         .send()
@@ -520,7 +573,12 @@ fn the_committed_openapi_document_is_current() {
     );
     let doc: serde_json::Value = serde_json::from_str(&generated).expect("json");
     assert!(doc["openapi"].as_str().expect("version").starts_with("3.1"));
-    for path in ["/api/v1/scan", "/api/v1/layers/missing", "/connect/token", "/api/v1/quota"] {
+    for path in [
+        "/api/v1/scan",
+        "/api/v1/layers/missing",
+        "/connect/token",
+        "/api/v1/quota",
+    ] {
         assert!(doc["paths"].get(path).is_some(), "{path} undocumented");
     }
 }

@@ -57,21 +57,48 @@ async fn free_tier_333_scans_then_429_until_midnight() {
     assert_eq!(admitted, 333);
     let r = scan(&http, &server, &token).await;
     assert_eq!(r.status(), 429, "the 334th scan");
-    let retry: i64 = r.headers()["retry-after"].to_str().expect("text").parse().expect("int");
+    let retry: i64 = r.headers()["retry-after"]
+        .to_str()
+        .expect("text")
+        .parse()
+        .expect("int");
     let expected = 86_400 - i64::from(Utc::now().num_seconds_from_midnight());
-    assert!((retry - expected).abs() <= 5, "Retry-After {retry}, expected ~{expected}");
+    assert!(
+        (retry - expected).abs() <= 5,
+        "Retry-After {retry}, expected ~{expected}"
+    );
     let body: serde_json::Value = r.json().await.expect("json");
     assert_eq!(body["error"], "quota_exceeded");
     assert_eq!(body["details"]["used"], 333);
-    let metrics = http.get(server.url("/metrics")).send().await.expect("m").text().await.expect("t");
-    assert!(metrics.contains("stella_quota_rejections_total 1"), "{metrics}");
-    assert!(metrics.contains("stella_scans_total{value=\"warn\"} 333"), "{metrics}");
+    let metrics = http
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .expect("m")
+        .text()
+        .await
+        .expect("t");
+    assert!(
+        metrics.contains("stella_quota_rejections_total 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("stella_scans_total{value=\"warn\"} 333"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_replicas_share_one_quota() {
     let redis = RedisServer::start();
-    let a = Server::start(&["--redis-url", &redis.url, "--runners", "0", "--free-tier-limit", "5"]);
+    let a = Server::start(&[
+        "--redis-url",
+        &redis.url,
+        "--runners",
+        "0",
+        "--free-tier-limit",
+        "5",
+    ]);
     // Replica b shares a's identity state (same keys and client), as replicas share a Secret.
     let b = Server::start(&[
         "--redis-url",
@@ -100,7 +127,15 @@ async fn two_replicas_share_one_quota() {
 fn runner(redis: &RedisServer, db: &std::path::Path, extra: &[&str]) -> (Child, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("dir");
     let child = Command::new(env!("CARGO_BIN_EXE_stella-core"))
-        .args(["runner", "--redis-url", &redis.url, "--runners", "1", "--log-format", "text"])
+        .args([
+            "runner",
+            "--redis-url",
+            &redis.url,
+            "--runners",
+            "1",
+            "--log-format",
+            "text",
+        ])
         .arg("--data-dir")
         .arg(dir.path())
         .arg("--db")
@@ -115,7 +150,12 @@ fn runner(redis: &RedisServer, db: &std::path::Path, extra: &[&str]) -> (Child, 
     (child, dir)
 }
 
-async fn record(http: &reqwest::Client, server: &Server, token: &str, id: &str) -> serde_json::Value {
+async fn record(
+    http: &reqwest::Client,
+    server: &Server,
+    token: &str,
+    id: &str,
+) -> serde_json::Value {
     http.get(server.url(&format!("/api/v1/scan/{id}")))
         .bearer_auth(token)
         .send()
@@ -127,7 +167,12 @@ async fn record(http: &reqwest::Client, server: &Server, token: &str, id: &str) 
 }
 
 /// The events of a finished scan (the stream ends after `done` or `failed`).
-async fn events(http: &reqwest::Client, server: &Server, token: &str, id: &str) -> Vec<serde_json::Value> {
+async fn events(
+    http: &reqwest::Client,
+    server: &Server,
+    token: &str,
+    id: &str,
+) -> Vec<serde_json::Value> {
     let text = http
         .get(server.url(&format!("/api/v1/scan/{id}/events")))
         .bearer_auth(token)
@@ -171,7 +216,10 @@ async fn a_runner_killed_mid_job_leaves_it_to_another_runner() {
         if rec["status"] == "running" {
             break;
         }
-        assert!(Instant::now() < deadline, "runner A never started the job: {rec}");
+        assert!(
+            Instant::now() < deadline,
+            "runner A never started the job: {rec}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     a.kill().expect("kill runner A");
@@ -184,7 +232,10 @@ async fn a_runner_killed_mid_job_leaves_it_to_another_runner() {
         if rec["status"] == "done" || rec["status"] == "failed" {
             break rec;
         }
-        assert!(Instant::now() < deadline, "job not completed by runner B: {rec}");
+        assert!(
+            Instant::now() < deadline,
+            "job not completed by runner B: {rec}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     let _ = b.kill();

@@ -25,7 +25,10 @@ fn feeds_error(e: FeedsError) -> ApiError {
         (status = 200, description = "Feed status", body = FeedsView),
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 409, description = "No feed store configured", body = ErrorBody)))]
-pub async fn status(State(state): State<AppState>, caller: Caller) -> Result<Json<FeedsView>, ApiError> {
+pub async fn status(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<FeedsView>, ApiError> {
     caller.require(Scope::Scan)?;
     state.feeds.status().await.map(Json).map_err(feeds_error)
 }
@@ -38,7 +41,10 @@ pub async fn status(State(state): State<AppState>, caller: Caller) -> Result<Jso
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 403, description = "Not an admin", body = ErrorBody),
         (status = 409, description = "Not configured, or a sync is running", body = ErrorBody)))]
-pub async fn sync(State(state): State<AppState>, caller: Caller) -> Result<Json<SyncSummary>, ApiError> {
+pub async fn sync(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<SyncSummary>, ApiError> {
     caller.require(Scope::Admin)?;
     tracing::info!(admin = caller.subject(), "feed sync requested");
     state.feeds.sync().await.map(Json).map_err(feeds_error)

@@ -55,7 +55,9 @@ pub async fn missing(
         .missing(&query.layers)
         .await
         .map_err(|e| ApiError::unavailable(e.to_string()))?;
-    state.metrics.layer_lookup(query.layers.len(), missing.len());
+    state
+        .metrics
+        .layer_lookup(query.layers.len(), missing.len());
     Ok(Json(MissingLayers { missing }))
 }
 
@@ -84,7 +86,13 @@ pub async fn upload(
     let check_body = body.clone();
     tokio::task::spawn_blocking(move || {
         let selection = crate::layers::selection_id(&scans.analyzers);
-        decode_checked(&check_body, &check_digest, &selection, &scans.fragment_limits).map(|_| ())
+        decode_checked(
+            &check_body,
+            &check_digest,
+            &selection,
+            &scans.fragment_limits,
+        )
+        .map(|_| ())
     })
     .await
     .map_err(join_error)?

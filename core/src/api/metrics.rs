@@ -59,10 +59,9 @@ impl Metrics {
     /// Registers every metric.
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("stella");
-        let requests =
-            Family::<RouteLabels, Histogram, fn() -> Histogram>::new_with_constructor(
-                latency_histogram,
-            );
+        let requests = Family::<RouteLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+            latency_histogram,
+        );
         registry.register(
             "http_request_duration_seconds",
             "HTTP request latency by method, route and status",
@@ -132,16 +131,17 @@ impl Metrics {
 
     /// Counts one `/layers/missing` answer.
     pub fn layer_lookup(&self, asked: usize, missing: usize) {
-        let hits = asked.saturating_sub(missing) as u64;
-        let hit = self.layer_lookups.get_or_create(&ValueLabel {
-            value: "hit".into(),
-        });
-        hit.inc_by(hits);
-        let miss = self.layer_lookups.get_or_create(&ValueLabel {
-            value: "miss".into(),
-        });
-        miss.inc_by(missing as u64);
-        let (h, m) = (hit.get(), miss.get());
+        // Each guard is dropped before the next lookup: the family's lock is not
+        // re-entrant when a label is first created.
+        let count = |value: &str, by: u64| {
+            let counter = self.layer_lookups.get_or_create(&ValueLabel {
+                value: value.to_owned(),
+            });
+            counter.inc_by(by);
+            counter.get()
+        };
+        let h = count("hit", asked.saturating_sub(missing) as u64);
+        let m = count("miss", missing as u64);
         if h + m > 0 {
             self.layer_hit_ratio.set(h as f64 / (h + m) as f64);
         }
@@ -191,4 +191,3 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
         .observe(start.elapsed().as_secs_f64());
     response
 }
-

@@ -37,6 +37,7 @@ use super::{feeds, health, layers, policy, quota, scan, token};
         (name = "health", description = "Liveness, readiness, metrics"),
     ),
 )]
+#[derive(Debug)]
 pub struct ApiDoc;
 
 /// Declares the `bearer` security scheme (JWT from `/connect/token`).

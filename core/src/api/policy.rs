@@ -65,7 +65,10 @@ fn compile(body: &[u8]) -> Result<CompiledPolicy, String> {
     responses(
         (status = 200, description = "The active policy", body = PolicyView),
         (status = 401, description = "No valid token", body = ErrorBody)))]
-pub async fn get(State(state): State<AppState>, caller: Caller) -> Result<Json<PolicyView>, ApiError> {
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<PolicyView>, ApiError> {
     caller.require(Scope::Scan)?;
     let active = state.scanner.policy.active();
     Ok(Json(PolicyView {
@@ -174,17 +177,22 @@ pub async fn add_mute(
     let mut rule: MuteRule = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request("invalid_mute", format!("body: {e}")))?;
     if rule.id.trim().is_empty() {
-        return Err(ApiError::bad_request("invalid_mute", "id: must name an advisory"));
+        return Err(ApiError::bad_request(
+            "invalid_mute",
+            "id: must name an advisory",
+        ));
     }
     // The author is who holds the token, whatever the body claims.
     rule.author = Some(caller.subject().to_owned());
     rule.provenance = None;
     let scanner = state.scanner.clone();
     let actor = caller.subject().to_owned();
-    let stored = tokio::task::spawn_blocking(move || scanner.policy.add_mute(rule, Some(&actor), Utc::now()))
-        .await
-        .map_err(join_error)?
-        .map_err(change_error)?;
+    let stored = tokio::task::spawn_blocking(move || {
+        scanner.policy.add_mute(rule, Some(&actor), Utc::now())
+    })
+    .await
+    .map_err(join_error)?
+    .map_err(change_error)?;
     Ok((StatusCode::CREATED, Json(stored)))
 }
 
@@ -206,10 +214,14 @@ pub async fn remove_mute(
     let scanner = state.scanner.clone();
     let actor = caller.subject().to_owned();
     let lookup = id.clone();
-    let removed = tokio::task::spawn_blocking(move || scanner.policy.remove_mute(&lookup, Some(&actor), Utc::now()))
-        .await
-        .map_err(join_error)?
-        .map_err(change_error)?;
+    let removed = tokio::task::spawn_blocking(move || {
+        scanner
+            .policy
+            .remove_mute(&lookup, Some(&actor), Utc::now())
+    })
+    .await
+    .map_err(join_error)?
+    .map_err(change_error)?;
     match removed {
         Some(_) => Ok(StatusCode::NO_CONTENT),
         None => Err(ApiError::not_found(format!("no mute {id}"))),

@@ -39,7 +39,10 @@ pub struct QuotaView {
     responses(
         (status = 200, description = "Quota", body = QuotaView),
         (status = 401, description = "No valid token", body = ErrorBody)))]
-pub async fn get(State(state): State<AppState>, caller: Caller) -> Result<Json<QuotaView>, ApiError> {
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<QuotaView>, ApiError> {
     caller.require(Scope::Scan)?;
     let now = Utc::now();
     let a = state

@@ -220,7 +220,9 @@ async fn owned_record(state: &AppState, caller: &Caller, id: &str) -> Result<Sca
     match record {
         // Another client's scan is reported as absent, not forbidden: ids are not
         // for discovering other tenants' work.
-        Some(r) if r.subject.as_deref() == Some(caller.subject()) || caller.0.has(Scope::Admin) => Ok(r),
+        Some(r) if r.subject.as_deref() == Some(caller.subject()) || caller.0.has(Scope::Admin) => {
+            Ok(r)
+        }
         _ => Err(ApiError::not_found(format!("no scan {id}"))),
     }
 }
@@ -338,4 +340,3 @@ fn event_stream(state: AppState, id: String) -> impl Stream<Item = ScanEvent> + 
         }
     })
 }
-

@@ -103,8 +103,11 @@ pub async fn client_credentials(
             "only grant_type=client_credentials is supported",
         );
     }
-    let (id, secret) = match (basic_credentials(&headers), request.client_id, request.client_secret)
-    {
+    let (id, secret) = match (
+        basic_credentials(&headers),
+        request.client_id,
+        request.client_secret,
+    ) {
         (Some(pair), _, _) => pair,
         (None, Some(id), Some(secret)) => (id, secret),
         _ => {
@@ -117,8 +120,8 @@ pub async fn client_credentials(
     };
     let identity = state.identity.clone();
     // PBKDF2 is deliberately slow: keep it off the async workers.
-    let client = tokio::task::spawn_blocking(move || authenticate(identity.as_ref(), &id, &secret))
-        .await;
+    let client =
+        tokio::task::spawn_blocking(move || authenticate(identity.as_ref(), &id, &secret)).await;
     let client = match client {
         Ok(Ok(Some(client))) => client,
         Ok(Ok(None)) => {
@@ -159,7 +162,7 @@ pub async fn client_credentials(
         Ok(issued) => Json(TokenResponse {
             access_token: issued.token,
             token_type: "Bearer".into(),
-            expires_in: (issued.expires_at - now).num_seconds(),
+            expires_in: TokenKind::Access.lifetime().num_seconds(),
             scope: Scope::format_list(&scopes),
         })
         .into_response(),
@@ -221,7 +224,13 @@ pub async fn offline(
     };
     let issued = state
         .issuer
-        .issue(&request.subject, &tier, &scopes, TokenKind::Offline, Utc::now())
+        .issue(
+            &request.subject,
+            &tier,
+            &scopes,
+            TokenKind::Offline,
+            Utc::now(),
+        )
         .map_err(|e| ApiError::unavailable(e.to_string()))?;
     tracing::info!(admin = caller.subject(), subject = %request.subject, tier = %tier.name, "offline token issued");
     Ok(Json(OfflineToken {

@@ -231,7 +231,11 @@ impl RedisQueue {
         block: Option<Duration>,
     ) -> Result<Option<Delivery>, QueueError> {
         let mut cmd = redis::cmd("XREADGROUP");
-        cmd.arg("GROUP").arg(GROUP).arg(consumer).arg("COUNT").arg(1);
+        cmd.arg("GROUP")
+            .arg(GROUP)
+            .arg(consumer)
+            .arg("COUNT")
+            .arg(1);
         if let Some(b) = block {
             cmd.arg("BLOCK").arg(millis(b).max(1));
         }
@@ -302,8 +306,8 @@ impl Blocking {
         }
         // The read waits up to `block` for the server's answer: give it that plus slack
         // (the default response timeout, 500 ms, is shorter than the default block).
-        let config = AsyncConnectionConfig::new()
-            .set_response_timeout(Some(block + Duration::from_secs(2)));
+        let config =
+            AsyncConnectionConfig::new().set_response_timeout(Some(block + Duration::from_secs(2)));
         let c = self
             .client
             .get_multiplexed_async_connection_with_config(&config)

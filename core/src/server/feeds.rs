@@ -97,10 +97,9 @@ impl FeedsService {
     }
 
     fn open(&self) -> Result<SqliteFeedStore, FeedsError> {
-        let path = self
-            .store
-            .as_ref()
-            .ok_or(FeedsError::NotConfigured("the server has no feed store (--feeds-store)"))?;
+        let path = self.store.as_ref().ok_or(FeedsError::NotConfigured(
+            "the server has no feed store (--feeds-store)",
+        ))?;
         SqliteFeedStore::open(path).map_err(|e| FeedsError::Failed(e.to_string()))
     }
 
@@ -158,11 +157,11 @@ impl FeedsService {
     }
 
     fn run_sync(&self) -> Result<SyncSummary, FeedsError> {
-        let config_path = self
-            .config
-            .as_ref()
-            .ok_or(FeedsError::NotConfigured("the server has no feeds config (--feeds-config)"))?;
-        let config = FeedConfig::load(config_path).map_err(|e| FeedsError::Failed(e.to_string()))?;
+        let config_path = self.config.as_ref().ok_or(FeedsError::NotConfigured(
+            "the server has no feeds config (--feeds-config)",
+        ))?;
+        let config =
+            FeedConfig::load(config_path).map_err(|e| FeedsError::Failed(e.to_string()))?;
         let mut store = self.open()?;
         let now = || Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         let report = runner::sync(&mut store, &config, &[], &now, &mut |_| {})

@@ -50,15 +50,43 @@ pub struct JobPayload {
     pub body: Vec<u8>,
 }
 
+/// The queued payload's header: the payload minus its body.
+#[derive(Debug, Serialize, Deserialize)]
+struct PayloadHeader {
+    subject: String,
+    target: ScanTarget,
+    manifest: bool,
+}
+
 impl JobPayload {
-    /// The queue encoding.
+    /// The queue encoding: a one-line JSON header, a newline, then the body as sent.
     pub fn encode(&self) -> Vec<u8> {
-        postcard::to_stdvec(self).unwrap_or_default()
+        let header = PayloadHeader {
+            subject: self.subject.clone(),
+            target: self.target.clone(),
+            manifest: self.manifest,
+        };
+        // Compact JSON escapes newlines inside strings, so the first b'\n' ends it.
+        let mut out = serde_json::to_vec(&header).unwrap_or_default();
+        out.push(b'\n');
+        out.extend_from_slice(&self.body);
+        out
     }
 
     /// Decodes [`JobPayload::encode`]'s output.
     pub fn decode(bytes: &[u8]) -> Result<Self, String> {
-        postcard::from_bytes(bytes).map_err(|e| format!("undecodable job payload: {e}"))
+        let split = bytes
+            .iter()
+            .position(|b| *b == b'\n')
+            .ok_or("job payload has no header line")?;
+        let header: PayloadHeader = serde_json::from_slice(&bytes[..split])
+            .map_err(|e| format!("undecodable job payload header: {e}"))?;
+        Ok(Self {
+            subject: header.subject,
+            target: header.target,
+            manifest: header.manifest,
+            body: bytes[split + 1..].to_vec(),
+        })
     }
 }
 

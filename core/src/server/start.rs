@@ -14,15 +14,15 @@ use super::scanner::{AdvisoryPool, PolicyService, Scanner};
 use super::scans::{ScanJobHandler, ScanService};
 use crate::api::metrics::Metrics;
 use crate::api::{AppState, Shared};
+use crate::identity::Tiers;
 use crate::identity::clients::BootstrapClient;
 use crate::identity::keys::KeyRing;
 use crate::identity::store::{IdentityStore, SqliteIdentityStore};
 use crate::identity::token::Issuer;
-use crate::identity::Tiers;
 use crate::inventory::analyzer;
+use crate::layers::LayerStore;
 use crate::layers::fragment::FragmentLimits;
 use crate::layers::sqlite::SqliteLayerStore;
-use crate::layers::LayerStore;
 use crate::policy::kev::{KevCatalog, KevLimits};
 use crate::policy::store::PolicyStore;
 use crate::queue::memory::MemoryQueue;
@@ -93,7 +93,8 @@ pub async fn build(config: &ServerConfig, bootstrap: Option<&str>) -> Result<Run
     .map_err(|e| setup("policy")(e.to_string()))?;
     let kev = match &config.kev {
         Some(path) => Some(Arc::new(
-            KevCatalog::load(path, KevLimits::default()).map_err(|e| setup("KEV catalog")(e.to_string()))?,
+            KevCatalog::load(path, KevLimits::default())
+                .map_err(|e| setup("KEV catalog")(e.to_string()))?,
         )),
         None => None,
     };
@@ -131,7 +132,12 @@ pub async fn build(config: &ServerConfig, bootstrap: Option<&str>) -> Result<Run
             metrics: metrics.clone(),
             fault_delay: config.fault_job_delay,
         });
-        RunnerPool::start(stores.queue.clone(), handler, config.runners, &default_name_prefix())
+        RunnerPool::start(
+            stores.queue.clone(),
+            handler,
+            config.runners,
+            &default_name_prefix(),
+        )
     });
     let feeds = Arc::new(FeedsService::new(
         config.feeds_store.clone(),
@@ -222,7 +228,10 @@ pub async fn serve(
         let handle = handle.clone();
         tokio::spawn(async move {
             shutdown.await;
-            tracing::info!(grace_seconds = grace.as_secs(), "shutting down: draining in-flight requests");
+            tracing::info!(
+                grace_seconds = grace.as_secs(),
+                "shutting down: draining in-flight requests"
+            );
             handle.graceful_shutdown(Some(grace));
         });
     }
@@ -247,13 +256,20 @@ pub async fn serve(
             watcher.abort();
             served
         }
-        None => axum_server::bind(config.listen).handle(handle).serve(app).await,
+        None => {
+            axum_server::bind(config.listen)
+                .handle(handle)
+                .serve(app)
+                .await
+        }
     };
     served.map_err(|e| setup("listener")(format!("{}: {e}", config.listen)))?;
     if let Some(pool) = runners {
         tracing::info!("shutting down: waiting for running scan jobs");
         if !pool.shutdown(grace).await {
-            tracing::warn!("runners did not finish within the grace period; their jobs will be reclaimed");
+            tracing::warn!(
+                "runners did not finish within the grace period; their jobs will be reclaimed"
+            );
         }
     }
     Ok(())

@@ -27,7 +27,11 @@ fn modified(path: &Path) -> Option<SystemTime> {
 
 /// Checks the files every `every` and reloads `config` when their modification
 /// times change; runs until the task is aborted.
-pub fn watch(config: RustlsConfig, files: TlsFiles, every: Duration) -> tokio::task::JoinHandle<()> {
+pub fn watch(
+    config: RustlsConfig,
+    files: TlsFiles,
+    every: Duration,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut seen = (modified(&files.cert), modified(&files.key));
         let mut tick = tokio::time::interval(every);
@@ -44,7 +48,9 @@ pub fn watch(config: RustlsConfig, files: TlsFiles, every: Duration) -> tokio::t
                     seen = now;
                 }
                 // Half-written files during a rotation: try again at the next tick.
-                Err(e) => tracing::warn!(cert = %files.cert.display(), error = %e, "TLS reload failed; keeping the previous certificate"),
+                Err(e) => {
+                    tracing::warn!(cert = %files.cert.display(), error = %e, "TLS reload failed; keeping the previous certificate")
+                }
             }
         }
     })

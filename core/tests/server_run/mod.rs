@@ -58,7 +58,10 @@ impl Server {
             .args(["--listen", "127.0.0.1:0", "--log-format", "text"])
             .arg("--data-dir")
             .arg(dir.path())
-            .args(["--bootstrap-client", &format!("{CLIENT_ID}:{CLIENT_SECRET}:Free")])
+            .args([
+                "--bootstrap-client",
+                &format!("{CLIENT_ID}:{CLIENT_SECRET}:Free"),
+            ])
             .args(args)
             .env("STELLA_LOG", "warn")
             .stdout(Stdio::piped())
@@ -154,5 +157,8 @@ pub async fn token_with(http: &reqwest::Client, server: &Server, scope: Option<&
         .expect("token request");
     assert_eq!(response.status(), 200, "token: {:?}", response.text().await);
     let body: serde_json::Value = response.json().await.expect("token json");
-    body["access_token"].as_str().expect("access_token").to_owned()
+    body["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_owned()
 }
