@@ -99,7 +99,8 @@ async fn two_replicas_share_one_quota() {
         "--free-tier-limit",
         "5",
     ]);
-    // Replica b shares a's identity state (same keys and client), as replicas share a Secret.
+    // Replica b has its own identity state (keys, the same bootstrap client) and a's
+    // advisory DB; the quota lives in Redis, keyed by the token's subject.
     let b = Server::start(&[
         "--redis-url",
         &redis.url,

@@ -195,7 +195,12 @@ async fn redis_stores(url: &str, prefix: &str, queue: QueueConfig) -> Result<Sto
     use crate::queue::redis::RedisQueue;
     use crate::quota::redis::RedisQuota;
     let client = redis::Client::open(url).map_err(|e| setup("redis URL")(e.to_string()))?;
-    let conn = redis::aio::ConnectionManager::new(client.clone())
+    // redis' default 500 ms response timeout turns a busy moment into 503s for
+    // clients; a slower answer is better than none.
+    let manager = redis::aio::ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(std::time::Duration::from_secs(5)))
+        .set_response_timeout(Some(std::time::Duration::from_secs(5)));
+    let conn = redis::aio::ConnectionManager::new_with_config(client.clone(), manager)
         .await
         .map_err(|e| setup("redis")(format!("{url}: {e}")))?;
     let q = RedisQueue::new(conn.clone(), prefix, queue)
