@@ -85,6 +85,9 @@ struct Settings {
     /// TLS private key (PEM).
     #[arg(long, env = "STELLA_TLS_KEY", global = true)]
     tls_key: Option<PathBuf>,
+    /// Seconds between checks of the TLS files for changes.
+    #[arg(long, env = "STELLA_TLS_RELOAD_SECONDS", global = true)]
+    tls_reload_seconds: Option<u64>,
     /// Seconds in-flight work gets on shutdown.
     #[arg(long, env = "STELLA_SHUTDOWN_GRACE", global = true)]
     shutdown_grace_seconds: Option<u64>,
@@ -119,7 +122,7 @@ impl Settings {
             issuer: self.issuer.clone(),
             tls_cert: self.tls_cert.clone(),
             tls_key: self.tls_key.clone(),
-            tls_reload_seconds: None,
+            tls_reload_seconds: self.tls_reload_seconds,
             shutdown_grace_seconds: self.shutdown_grace_seconds,
             max_body_bytes: None,
             job_attempts: self.job_attempts,

@@ -547,6 +547,7 @@ async fn health_readiness_metrics_and_shutdown() {
         assert!(metrics.contains(needle), "{needle} not in:\n{metrics}");
     }
     // SIGTERM: the process drains and exits cleanly.
+    let mut server = server;
     let status = server.terminate();
     assert!(status.success(), "{status:?}");
 }

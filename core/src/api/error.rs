@@ -25,8 +25,8 @@ pub struct ErrorBody {
 pub struct ApiError {
     /// HTTP status.
     pub status: StatusCode,
-    /// The body.
-    pub body: ErrorBody,
+    /// The body (boxed: handlers return `Result<_, ApiError>` everywhere).
+    pub body: Box<ErrorBody>,
     /// `Retry-After` seconds, for 429 and 503.
     pub retry_after: Option<u64>,
     /// `WWW-Authenticate` value, for 401.
@@ -38,11 +38,11 @@ impl ApiError {
     pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
         Self {
             status,
-            body: ErrorBody {
+            body: Box::new(ErrorBody {
                 error: code.to_owned(),
                 message: message.into(),
                 details: None,
-            },
+            }),
             retry_after: None,
             authenticate: None,
         }
@@ -88,7 +88,7 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut response = (self.status, Json(self.body)).into_response();
+        let mut response = (self.status, Json(*self.body)).into_response();
         let headers = response.headers_mut();
         if let Some(secs) = self.retry_after
             && let Ok(v) = HeaderValue::from_str(&secs.to_string())

@@ -133,7 +133,7 @@ impl FeedsService {
                 last_attempt: state.last_attempt,
                 last_error: state.last_error,
                 age_hours,
-                records: counts.records as u64,
+                records: counts.records,
             });
         }
         Ok(FeedsView {

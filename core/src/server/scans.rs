@@ -259,3 +259,36 @@ impl JobHandler for ScanJobHandler {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn job_payloads_round_trip_with_any_body() {
+        let payload = JobPayload {
+            subject: "ci\npipeline".into(),
+            target: ScanTarget {
+                image: Some("registry.example/app:1".into()),
+                image_digest: None,
+                namespace: Some("shop".into()),
+            },
+            manifest: false,
+            body: b"{\"a\":\n1}\n\n".to_vec(),
+        };
+        assert_eq!(JobPayload::decode(&payload.encode()), Ok(payload));
+        assert!(JobPayload::decode(b"no header line").is_err());
+        assert!(JobPayload::decode(b"{not json}\nbody").is_err());
+    }
+
+    #[test]
+    fn manifests_are_told_from_sboms() {
+        let manifest = br#"{"schema":"stella.layer-manifest/v1","image":{"name":"x"},"selection":"s","layers":[]}"#;
+        assert!(is_manifest(None, manifest));
+        assert!(is_manifest(Some(LAYER_MANIFEST_MEDIA_TYPE), b"{}"));
+        assert!(!is_manifest(
+            Some("application/json"),
+            br#"{"bomFormat":"CycloneDX"}"#
+        ));
+    }
+}

@@ -96,7 +96,7 @@ impl Server {
     }
 
     /// Sends SIGTERM and waits for the exit status.
-    pub fn terminate(mut self) -> std::process::ExitStatus {
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();
@@ -115,6 +115,13 @@ fn wait_timeout(child: &mut Child, limit: Duration) -> std::process::ExitStatus 
             panic!("process did not exit within {limit:?}");
         }
         std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+impl Server {
+    /// Takes the data directory out (to start another server on it after this one).
+    pub fn take_dir(&mut self) -> tempfile::TempDir {
+        std::mem::replace(&mut self.dir, tempfile::tempdir().expect("dir"))
     }
 }
 
