@@ -100,7 +100,7 @@ impl Metrics {
         let jobs = Family::<ValueLabel, Counter>::default();
         registry.register(
             "runner_jobs",
-            "Scan jobs by outcome in this process's runners (done, retried, dead)",
+            "Scan job attempts by outcome in this process's runners (done, failed_attempt, dead)",
             jobs.clone(),
         );
         Self {
@@ -147,7 +147,7 @@ impl Metrics {
         }
     }
 
-    /// Counts a runner outcome (`done`, `retried`, `dead`).
+    /// Counts a runner outcome (`done`, `failed_attempt`, `dead`).
     pub fn job(&self, outcome: &str) {
         self.jobs
             .get_or_create(&ValueLabel {

@@ -197,6 +197,23 @@ pub struct ScanJobHandler {
 #[async_trait]
 impl JobHandler for ScanJobHandler {
     async fn handle(&self, delivery: &Delivery) -> Result<(), JobError> {
+        let outcome = self.run_job(delivery).await;
+        self.metrics.job(if outcome.is_ok() { "done" } else { "failed_attempt" });
+        outcome
+    }
+
+    async fn dead(&self, delivery: &Delivery, error: &str) {
+        self.metrics.job("dead");
+        self.metrics.scan("error");
+        if let Err(e) = self.records.fail(&delivery.job.id, error).await {
+            tracing::error!(scan = %delivery.job.id, error = %e, "could not mark the scan failed");
+        }
+    }
+}
+
+impl ScanJobHandler {
+    /// One attempt at a job.
+    async fn run_job(&self, delivery: &Delivery) -> Result<(), JobError> {
         let id = delivery.job.id.as_str();
         let payload = JobPayload::decode(&delivery.job.payload).map_err(JobError::Fatal)?;
         let store = |e: crate::queue::records::ScanStoreError| JobError::Retry(e.to_string());
@@ -249,13 +266,6 @@ impl JobHandler for ScanJobHandler {
                 Err(JobError::Retry(e))
             }
             Err(e) => Err(JobError::Fatal(e.to_string())),
-        }
-    }
-
-    async fn dead(&self, delivery: &Delivery, error: &str) {
-        self.metrics.scan("error");
-        if let Err(e) = self.records.fail(&delivery.job.id, error).await {
-            tracing::error!(scan = %delivery.job.id, error = %e, "could not mark the scan failed");
         }
     }
 }
