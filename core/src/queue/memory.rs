@@ -64,10 +64,7 @@ impl MemoryQueue {
     fn try_claim(&self, consumer: &str) -> Result<Delivery, Option<Instant>> {
         let now = Instant::now();
         let mut st = self.state();
-        let idle = st
-            .pending
-            .iter_mut()
-            .find(|(_, p)| p.lease_until <= now);
+        let idle = st.pending.iter_mut().find(|(_, p)| p.lease_until <= now);
         if let Some((&n, p)) = idle {
             p.owner = consumer.to_owned();
             p.lease_until = now + self.config.claim_idle;
@@ -199,6 +196,13 @@ impl JobQueue for MemoryQueue {
     }
 
     async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, QueueError> {
-        Ok(self.state().dead.iter().rev().take(limit).cloned().collect())
+        Ok(self
+            .state()
+            .dead
+            .iter()
+            .rev()
+            .take(limit)
+            .cloned()
+            .collect())
     }
 }

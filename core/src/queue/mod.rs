@@ -26,9 +26,9 @@ use chrono::{DateTime, Utc};
 
 pub mod memory;
 pub mod records;
-pub mod records_sqlite;
 #[cfg(feature = "server")]
 pub mod records_redis;
+pub mod records_sqlite;
 #[cfg(feature = "server")]
 pub mod redis;
 pub mod runner;
@@ -36,7 +36,9 @@ pub mod runner;
 pub use memory::MemoryQueue;
 pub use records::{ScanEvent, ScanRecord, ScanStatus, ScanStore, ScanStoreError};
 pub use records_sqlite::SqliteScanStore;
-pub use runner::{JobError, JobHandler, RunnerCounters, RunnerPool, RunnerStats, default_name_prefix};
+pub use runner::{
+    JobError, JobHandler, RunnerCounters, RunnerPool, RunnerStats, default_name_prefix,
+};
 
 /// One unit of work: the scan id and an opaque payload (the API's scan request).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -170,7 +170,9 @@ impl RedisScanStore {
         delete: &str,
         set: &[(&str, String)],
     ) -> Result<ScanEvent, ScanStoreError> {
-        let seq = self.update(op, id, Some(&stored), false, delete, set).await?;
+        let seq = self
+            .update(op, id, Some(&stored), false, delete, set)
+            .await?;
         Ok(ScanEvent {
             seq,
             at: stored.at,
@@ -237,8 +239,14 @@ impl ScanStore for RedisScanStore {
             message: message.to_owned(),
             data,
         };
-        self.update_with_event("push event", id, stored, "", &[("updatedAt", at.to_rfc3339())])
-            .await
+        self.update_with_event(
+            "push event",
+            id,
+            stored,
+            "",
+            &[("updatedAt", at.to_rfc3339())],
+        )
+        .await
     }
 
     async fn set_status(&self, id: &str, status: ScanStatus) -> Result<(), ScanStoreError> {
@@ -246,8 +254,15 @@ impl ScanStore for RedisScanStore {
             ("status", status.as_str().to_owned()),
             ("updatedAt", Utc::now().to_rfc3339()),
         ];
-        self.update("set status", id, None, status == ScanStatus::Running, "", &set)
-            .await?;
+        self.update(
+            "set status",
+            id,
+            None,
+            status == ScanStatus::Running,
+            "",
+            &set,
+        )
+        .await?;
         Ok(())
     }
 

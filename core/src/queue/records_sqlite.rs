@@ -357,6 +357,7 @@ impl ScanStore for SqliteScanStore {
         after_seq: u64,
     ) -> Result<Vec<ScanEvent>, ScanStoreError> {
         let id = id.to_owned();
-        self.with("events", move |c| events(c, &id, after_seq)).await
+        self.with("events", move |c| events(c, &id, after_seq))
+            .await
     }
 }
