@@ -434,7 +434,7 @@ on_each_queue!(graceful_shutdown);
 /// Queue operations without a pool: claim order, retry keeps the count, ack of a
 /// stale delivery is harmless, touch reports a lost lease.
 async fn queue_operations(kind: Kind) {
-    let b = Backend::new(kind, config(5, 300));
+    let b = Backend::new(kind, config(5, 600));
     let q = b.queue().await;
     assert_eq!(q.claim("c1").await.unwrap(), None, "empty queue");
     for i in 0..2 {
@@ -460,9 +460,16 @@ async fn queue_operations(kind: Kind) {
     // c1 lost the job to c3: its lease renewal says so; c3's succeeds.
     assert!(!q.touch(&d0).await.unwrap());
     assert!(q.touch(&again).await.unwrap());
+    // Nor can c1 release it: a stale retry leaves c3's job alone.
+    q.retry(&d0, "stale").await.unwrap();
+    assert_eq!(
+        q.claim("c4").await.unwrap(),
+        None,
+        "stale retry released the job"
+    );
 
     // d1 idles past claim_idle: reclaimed by c3 as attempt 2.
-    tokio::time::sleep(Duration::from_millis(350)).await;
+    tokio::time::sleep(Duration::from_millis(650)).await;
     assert!(q.touch(&again).await.unwrap());
     let reclaimed = q.claim("c3").await.unwrap().expect("idle job");
     assert_eq!(
@@ -706,3 +713,34 @@ fn records_serialize_camel_case() {
     assert!(v.get("createdAt").is_some() && v.get("updatedAt").is_some());
     assert!(v.get("created_at").is_none());
 }
+
+/// submit: the record exists (queued, one event) before the job is claimable; a
+/// taken id is refused without enqueueing a second job.
+async fn submit_creates_record_then_job(kind: Kind) {
+    let b = Backend::new(kind, config(3, 30_000));
+    let q = b.queue().await;
+    let store = SqliteScanStore::open_in_memory().unwrap();
+    let rec = stella_core::queue::submit(q.as_ref(), &store, &job(5))
+        .await
+        .unwrap();
+    assert_eq!(
+        (rec.id.as_str(), rec.status),
+        ("scan-5", ScanStatus::Queued)
+    );
+    let stored = store.get("scan-5").await.unwrap().expect("record");
+    assert_eq!(stored.events.len(), 1);
+    assert_eq!(
+        (stored.events[0].seq, stored.events[0].kind.as_str()),
+        (1, "queued")
+    );
+    assert!(matches!(
+        stella_core::queue::submit(q.as_ref(), &store, &job(5)).await,
+        Err(stella_core::queue::SubmitError::Store(
+            ScanStoreError::Exists(_)
+        ))
+    ));
+    assert_eq!(q.depth().await.unwrap(), 1);
+    let d = q.claim("c").await.unwrap().expect("job");
+    assert_eq!(d.job, job(5));
+}
+on_each_queue!(submit_creates_record_then_job);
