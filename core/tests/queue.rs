@@ -744,3 +744,166 @@ async fn submit_creates_record_then_job(kind: Kind) {
     assert_eq!(d.job, job(5));
 }
 on_each_queue!(submit_creates_record_then_job);
+
+// ---------------------------------------------------------------- model test
+
+/// One step of the model test; deliveries are picked by index modulo how many
+/// were made (stale ones included).
+#[derive(Debug, Clone)]
+enum Op {
+    Enqueue,
+    Claim(usize),
+    Ack(usize),
+    Retry(usize),
+    Dead(usize),
+}
+
+fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+    use proptest::prelude::*;
+    prop_oneof![
+        3 => Just(Op::Enqueue),
+        4 => (0..3usize).prop_map(Op::Claim),
+        2 => any::<usize>().prop_map(Op::Ack),
+        2 => any::<usize>().prop_map(Op::Retry),
+        1 => any::<usize>().prop_map(Op::Dead),
+    ]
+}
+
+/// The queue's contract as plain data: FIFO waiting jobs, pending jobs (owner,
+/// deliveries, released by retry) reclaimed oldest first, dead letters.
+#[derive(Default)]
+struct Model {
+    next: usize,
+    waiting: std::collections::VecDeque<usize>,
+    pending: std::collections::BTreeMap<usize, (String, u32, bool)>,
+    dead: Vec<(String, u32, String)>,
+}
+
+fn job_number(d: &Delivery) -> usize {
+    d.job
+        .id
+        .trim_start_matches("scan-")
+        .parse()
+        .expect("test job id")
+}
+
+/// Runs `ops` on a queue and on the model; every claim, the depth after each step and
+/// the final dead letters must agree.
+async fn run_model(q: Arc<dyn JobQueue>, ops: Vec<Op>) {
+    let mut m = Model::default();
+    let mut made: Vec<Delivery> = Vec::new();
+    for op in ops {
+        match op {
+            Op::Enqueue => {
+                q.enqueue(&job(m.next)).await.unwrap();
+                m.waiting.push_back(m.next);
+                m.next += 1;
+            }
+            Op::Claim(c) => {
+                let consumer = format!("c{c}");
+                let got = q.claim(&consumer).await.unwrap();
+                let released = m.pending.iter_mut().find(|(_, p)| p.2);
+                let want = if let Some((&n, p)) = released {
+                    *p = (consumer.clone(), p.1 + 1, false);
+                    Some((n, p.1))
+                } else if let Some(n) = m.waiting.pop_front() {
+                    m.pending.insert(n, (consumer.clone(), 1, false));
+                    Some((n, 1))
+                } else {
+                    None
+                };
+                let got_pair = got.as_ref().map(|d| (job_number(d), d.attempt));
+                assert_eq!(got_pair, want, "claim by {consumer}");
+                if let Some(d) = got {
+                    assert_eq!(d.job, job(job_number(&d)), "payload survives");
+                    made.push(d);
+                }
+            }
+            Op::Ack(i) | Op::Retry(i) | Op::Dead(i) if made.is_empty() => {
+                let _ = i;
+            }
+            Op::Ack(i) => {
+                let d = &made[i % made.len()];
+                q.ack(d).await.unwrap();
+                m.pending.remove(&job_number(d));
+            }
+            Op::Retry(i) => {
+                let d = &made[i % made.len()];
+                q.retry(d, "again").await.unwrap();
+                if let Some(p) = m.pending.get_mut(&job_number(d))
+                    && p.0 == d.consumer
+                {
+                    p.2 = true;
+                }
+            }
+            Op::Dead(i) => {
+                let d = &made[i % made.len()];
+                let error = format!("gave up on {}", d.job.id);
+                q.dead_letter(d, &error).await.unwrap();
+                if let Some(p) = m.pending.remove(&job_number(d)) {
+                    m.dead.push((d.job.id.clone(), p.1, error));
+                }
+            }
+        }
+        let depth = (m.waiting.len() + m.pending.len()) as u64;
+        assert_eq!(q.depth().await.unwrap(), depth);
+    }
+    let mut dead: Vec<(String, u32, String)> = q
+        .dead_letters(1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| {
+            assert_eq!(
+                d.payload,
+                job(d.job_id.trim_start_matches("scan-").parse().unwrap()).payload
+            );
+            (d.job_id, d.attempts, d.error)
+        })
+        .collect();
+    dead.reverse();
+    assert_eq!(dead, m.dead);
+}
+
+/// No time-based reclaim and no waiting in claim: the model has no clock.
+fn model_config() -> QueueConfig {
+    QueueConfig {
+        max_attempts: 3,
+        claim_idle: Duration::from_secs(600),
+        block: Duration::ZERO,
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+    #[test]
+    fn memory_queue_follows_model(ops in proptest::collection::vec(op(), 1..60)) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+        rt.block_on(run_model(Arc::new(MemoryQueue::new(model_config())), ops));
+    }
+}
+
+/// The same model, on Redis: both implementations keep the same contract.
+#[test]
+fn redis_queue_follows_model() {
+    use proptest::strategy::{Strategy, ValueTree};
+    let server = RedisServer::start();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut runner = proptest::test_runner::TestRunner::default();
+    let ops = proptest::collection::vec(op(), 1..60);
+    for case in 0..24 {
+        let ops = ops.new_tree(&mut runner).unwrap().current();
+        let url = server.url.clone();
+        rt.block_on(async move {
+            let client = redis::Client::open(url.as_str()).unwrap();
+            let conn = client.get_connection_manager().await.unwrap();
+            let q = RedisQueue::new(conn, &format!("model{case}:"), model_config())
+                .await
+                .unwrap();
+            run_model(Arc::new(q), ops).await;
+        });
+    }
+}
