@@ -162,8 +162,11 @@ impl JobQueue for MemoryQueue {
     }
 
     async fn retry(&self, delivery: &Delivery, _error: &str) -> Result<(), QueueError> {
+        // Only the owner releases the job: one reclaimed meanwhile by another runner
+        // (this attempt overran its lease) stays with that runner.
         if let Some(n) = Self::entry(delivery)
             && let Some(p) = self.state().pending.get_mut(&n)
+            && p.owner == delivery.consumer
         {
             p.lease_until = Instant::now();
         }

@@ -160,3 +160,40 @@ pub trait JobQueue: Send + Sync + std::fmt::Debug {
     /// The newest dead letters, newest first, at most `limit`.
     async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, QueueError>;
 }
+
+/// Why a scan could not be submitted.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    /// The record could not be created.
+    #[error(transparent)]
+    Store(#[from] ScanStoreError),
+    /// The job could not be enqueued (the record is then marked failed).
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+}
+
+/// Creates the scan's record (status `queued`, one `queued` event) and then enqueues
+/// its job — in that order, so a runner never meets a job without a record. When the
+/// enqueue fails the record is marked failed with the error.
+pub async fn submit(
+    queue: &dyn JobQueue,
+    store: &dyn ScanStore,
+    job: &Job,
+) -> Result<ScanRecord, SubmitError> {
+    let now = Utc::now();
+    let mut record = ScanRecord::queued(job.id.clone(), now);
+    record.events.push(ScanEvent {
+        seq: 1,
+        at: now,
+        kind: "queued".to_owned(),
+        message: "scan queued".to_owned(),
+        data: None,
+    });
+    store.create(&record).await?;
+    if let Err(e) = queue.enqueue(job).await {
+        // Best effort: the caller gets the queue error either way.
+        let _ = store.fail(&job.id, &format!("not queued: {e}")).await;
+        return Err(e.into());
+    }
+    Ok(record)
+}

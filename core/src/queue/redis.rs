@@ -189,7 +189,7 @@ impl RedisQueue {
 
     async fn reclaim(&self, consumer: &str) -> Result<Option<Delivery>, QueueError> {
         let mut conn = self.conn.clone();
-        let v: Value = self
+        let v: Value = match self
             .reclaim
             .key(&self.stream)
             .arg(GROUP)
@@ -197,7 +197,15 @@ impl RedisQueue {
             .arg(millis(self.config.claim_idle))
             .invoke_async(&mut conn)
             .await
-            .map_err(backend("reclaim"))?;
+        {
+            Err(e) if is_nogroup(&e) => {
+                // The stream (and its group) vanished, e.g. FLUSHDB: re-create it;
+                // nothing can be pending in a new group.
+                self.create_group().await?;
+                return Ok(None);
+            }
+            r => r.map_err(backend("reclaim"))?,
+        };
         let Value::Array(parts) = v else {
             return Ok(None);
         };
@@ -254,9 +262,9 @@ impl RedisQueue {
             _ => cmd.query_async(&mut self.conn.clone()).await,
         };
         let r = match r {
-            Err(e) if e.to_string().contains("NOGROUP") => {
-                // The stream (and its group) vanished, e.g. FLUSHDB: re-create and
-                // let the caller claim again.
+            Err(e) if is_nogroup(&e) => {
+                // The group vanished between the reclaim and this read: re-create it
+                // and let the caller claim again.
                 self.create_group().await?;
                 return Ok(None);
             }
@@ -316,6 +324,12 @@ impl Blocking {
         conns.insert(consumer.to_owned(), c.clone());
         Ok(c)
     }
+}
+
+/// Whether Redis said the stream or its group does not exist (also from a script,
+/// where the code arrives inside the message).
+fn is_nogroup(e: &RedisError) -> bool {
+    e.code() == Some("NOGROUP") || e.to_string().contains("NOGROUP")
 }
 
 fn text(v: Value) -> Option<String> {
