@@ -720,7 +720,7 @@ async fn submit_creates_record_then_job(kind: Kind) {
     let b = Backend::new(kind, config(3, 30_000));
     let q = b.queue().await;
     let store = SqliteScanStore::open_in_memory().unwrap();
-    let rec = stella_core::queue::submit(q.as_ref(), &store, &job(5))
+    let rec = stella_core::queue::submit(q.as_ref(), &store, &job(5), None)
         .await
         .unwrap();
     assert_eq!(
@@ -734,7 +734,7 @@ async fn submit_creates_record_then_job(kind: Kind) {
         (1, "queued")
     );
     assert!(matches!(
-        stella_core::queue::submit(q.as_ref(), &store, &job(5)).await,
+        stella_core::queue::submit(q.as_ref(), &store, &job(5), None).await,
         Err(stella_core::queue::SubmitError::Store(
             ScanStoreError::Exists(_)
         ))

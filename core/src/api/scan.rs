@@ -20,8 +20,8 @@ use super::auth::Caller;
 use super::error::{ApiError, ErrorBody, join_error};
 use super::quota::admit;
 use crate::identity::Scope;
-use crate::queue::Job;
 use crate::queue::records::{ScanEvent, ScanRecord};
+use crate::queue::{Job, submit};
 use crate::server::scanner::{ScanFailure, ScanTarget};
 use crate::server::scans::{JobPayload, is_manifest};
 
@@ -153,32 +153,24 @@ pub async fn create(
     admit(&state, &caller).await?;
     if params.run_async {
         let id = uuid::Uuid::new_v4().to_string();
-        let mut record = ScanRecord::queued(&id, Utc::now());
-        record.subject = Some(caller.subject().to_owned());
-        state
-            .records
-            .create(&record)
-            .await
-            .map_err(|e| ApiError::unavailable(e.to_string()))?;
-        state
-            .records
-            .push_event(&id, "queued", "scan queued", None)
-            .await
-            .map_err(|e| ApiError::unavailable(e.to_string()))?;
         let payload = JobPayload {
             subject: caller.subject().to_owned(),
             target,
             manifest,
             body: body.to_vec(),
         };
-        state
-            .queue
-            .enqueue(&Job {
-                id: id.clone(),
-                payload: payload.encode(),
-            })
-            .await
-            .map_err(|e| ApiError::unavailable(e.to_string()))?;
+        let job = Job {
+            id: id.clone(),
+            payload: payload.encode(),
+        };
+        submit(
+            state.queue.as_ref(),
+            state.records.as_ref(),
+            &job,
+            Some(caller.subject()),
+        )
+        .await
+        .map_err(|e| ApiError::unavailable(e.to_string()))?;
         let location = format!("/api/v1/scan/{id}");
         let accepted = ScanAccepted {
             events: format!("{location}/events"),

@@ -179,9 +179,11 @@ pub async fn submit(
     queue: &dyn JobQueue,
     store: &dyn ScanStore,
     job: &Job,
+    subject: Option<&str>,
 ) -> Result<ScanRecord, SubmitError> {
     let now = Utc::now();
     let mut record = ScanRecord::queued(job.id.clone(), now);
+    record.subject = subject.map(str::to_owned);
     record.events.push(ScanEvent {
         seq: 1,
         at: now,

@@ -198,7 +198,11 @@ pub struct ScanJobHandler {
 impl JobHandler for ScanJobHandler {
     async fn handle(&self, delivery: &Delivery) -> Result<(), JobError> {
         let outcome = self.run_job(delivery).await;
-        self.metrics.job(if outcome.is_ok() { "done" } else { "failed_attempt" });
+        self.metrics.job(if outcome.is_ok() {
+            "done"
+        } else {
+            "failed_attempt"
+        });
         outcome
     }
 
