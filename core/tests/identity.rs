@@ -166,6 +166,35 @@ fn tampered_tokens_are_rejected() {
     let forged = format!("{}.{}.{}", p[0], p[1], URL_SAFE_NO_PAD.encode(&sig));
     assert_eq!(issuer.verify(&forged, t0()), Err(TokenError::BadSignature));
 
+    // A header jsonwebtoken cannot read is a malformed token, not bad claims.
+    let odd = serde_json::json!({"alg": "EdDSA", "kid": issuer.active_kid(), "typ": 5});
+    let forged = format!("{}.{}.{}", b64(&odd), p[1], p[2]);
+    assert!(matches!(
+        issuer.verify(&forged, t0()),
+        Err(TokenError::Malformed(_))
+    ));
+
+    // A validly signed payload that is not our claims (signed with the ring's key).
+    let ring = KeyRing::generate(t0()).unwrap();
+    let stored = ring.to_stored();
+    let other = Issuer::new(ring, ISS, AUD);
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+    header.kid = Some(other.active_kid());
+    let key = jsonwebtoken::EncodingKey::from_ed_der(&stored[0].pkcs8);
+    let bad_claims = serde_json::json!({"iss": ISS, "aud": AUD, "sub": "x", "exp": 1});
+    let signed = jsonwebtoken::encode(&header, &bad_claims, &key).unwrap();
+    assert!(matches!(
+        other.verify(&signed, t0()),
+        Err(TokenError::InvalidClaims(_))
+    ));
+    let mut claims = payload(&t.token);
+    claims["scope"] = serde_json::json!("scan superuser");
+    let signed = jsonwebtoken::encode(&header, &claims, &key).unwrap();
+    assert!(matches!(
+        other.verify(&signed, t0()),
+        Err(TokenError::InvalidClaims(m)) if m.contains("superuser")
+    ));
+
     // Truncated signature.
     let forged = format!("{}.{}.{}", p[0], p[1], &p[2][..20]);
     assert!(issuer.verify(&forged, t0()).is_err());
