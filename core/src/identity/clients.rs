@@ -12,7 +12,7 @@ use ring::rand::{SecureRandom as _, SystemRandom};
 use serde::{Deserialize, Serialize};
 
 use super::store::{IdentityStore, StoreError};
-use super::{Scope, Tier, TierError, Tiers, truncate};
+use super::{Scope, ScopeError, Tier, TierError, Tiers, truncate};
 
 /// PBKDF2-HMAC-SHA256 iterations for new secrets.
 pub const PBKDF2_ITERATIONS: u32 = 60_000;
@@ -45,6 +45,12 @@ pub enum ClientError {
     /// `--bootstrap-client` is not `ID:SECRET:TIER`.
     #[error("bootstrap client must be ID:SECRET:TIER")]
     BootstrapFormat,
+    /// A requested scope the client does not hold (OAuth2 `invalid_scope`).
+    #[error("scope {0} is not granted to this client")]
+    ScopeNotAllowed(Scope),
+    /// A requested scope is unknown (OAuth2 `invalid_scope`).
+    #[error(transparent)]
+    UnknownScope(#[from] ScopeError),
     /// The random generator failed.
     #[error("generating a salt failed")]
     Random,
@@ -104,6 +110,19 @@ impl ClientRecord {
             return false;
         }
         verify_hash(&self.secret_hash, secret)
+    }
+
+    /// The scopes for a token request: all of the client's scopes when the request
+    /// names none, else the requested ones, each of which the client must hold.
+    pub fn grant_scopes(&self, requested: Option<&str>) -> Result<BTreeSet<Scope>, ClientError> {
+        let Some(requested) = requested.filter(|r| !r.trim().is_empty()) else {
+            return Ok(self.scopes.clone());
+        };
+        let wanted = Scope::parse_list(requested)?;
+        match wanted.iter().find(|s| !self.scopes.contains(s)) {
+            Some(missing) => Err(ClientError::ScopeNotAllowed(*missing)),
+            None => Ok(wanted),
+        }
     }
 }
 
@@ -305,6 +324,34 @@ mod tests {
         for b in broken {
             assert!(!verify_hash(&b, "0123456789abcdef"), "{b}");
         }
+    }
+
+    #[test]
+    fn granted_scopes() {
+        let now = chrono::Utc::now();
+        let scan: BTreeSet<Scope> = [Scope::Scan, Scope::PolicyWrite].into_iter().collect();
+        let c = ClientRecord::new(
+            "c",
+            "0123456789abcdef",
+            Tiers::new().free(),
+            scan.clone(),
+            now,
+        )
+        .unwrap();
+        assert_eq!(c.grant_scopes(None).unwrap(), scan);
+        assert_eq!(c.grant_scopes(Some(" ")).unwrap(), scan);
+        assert_eq!(
+            c.grant_scopes(Some("scan")).unwrap(),
+            [Scope::Scan].into_iter().collect()
+        );
+        assert_eq!(
+            c.grant_scopes(Some("scan admin")),
+            Err(ClientError::ScopeNotAllowed(Scope::Admin))
+        );
+        assert!(matches!(
+            c.grant_scopes(Some("root")),
+            Err(ClientError::UnknownScope(_))
+        ));
     }
 
     #[test]

@@ -20,7 +20,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use clients::{BootstrapClient, ClientError, ClientRecord};
-pub use keys::{Jwk, Jwks, KeyError, KeyRing, StoredKey};
+pub use keys::{Jwk, Jwks, JwksError, KeyError, KeyRing, StoredKey};
 pub use store::{IdentityStore, SqliteIdentityStore, StoreError};
 pub use token::{Claims, IssuedToken, Issuer, TokenError, verify_with_jwks};
 

@@ -293,11 +293,16 @@ fn check_header(token: &str) -> Result<String, TokenError> {
         }
         None => return Err(TokenError::Malformed("header has no alg".into())),
     }
-    match raw.kid {
-        Some(serde_json::Value::String(kid)) => Ok(kid),
-        Some(_) => Err(TokenError::Malformed("kid is not a string".into())),
-        None => Err(TokenError::MissingKeyId),
-    }
+    let kid = match raw.kid {
+        Some(serde_json::Value::String(kid)) => kid,
+        Some(_) => return Err(TokenError::Malformed("kid is not a string".into())),
+        None => return Err(TokenError::MissingKeyId),
+    };
+    // The full header as jsonwebtoken reads it, so that its later JSON errors can
+    // only be about the claims.
+    jsonwebtoken::decode_header(token)
+        .map_err(|e| TokenError::Malformed(format!("header: {}", truncate(&e.to_string(), 200))))?;
+    Ok(kid)
 }
 
 /// Checks the signature with `key`, then the claims against `now`, `iss` and `aud`.

@@ -1,7 +1,9 @@
 //! Daily quotas in Redis, shared by every server of a deployment. One Lua script
 //! checks, increments and sets the expiry atomically, so racing servers never admit
 //! more than the limit. The day and the expiry come from the calling server's `now`,
-//! never from Redis' clock or the client's.
+//! never from Redis' clock or the client's. (Servers must keep their clocks right: a
+//! server whose clock is more than a day behind Redis' sets expiries in the past, which
+//! Redis applies at once, and its counts would be lost.)
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
