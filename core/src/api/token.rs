@@ -134,21 +134,9 @@ pub async fn client_credentials(
         Ok(Err(e)) => return ApiError::unavailable(e.to_string()).into_response(),
         Err(e) => return join_error(e).into_response(),
     };
-    let scopes = match request.scope.as_deref().map(str::trim) {
-        None | Some("") => client.scopes.clone(),
-        Some(list) => match Scope::parse_list(list) {
-            Ok(wanted) if wanted.is_subset(&client.scopes) => wanted,
-            Ok(_) => {
-                return oauth_error(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_scope",
-                    "a scope asked for is not granted to this client",
-                );
-            }
-            Err(e) => {
-                return oauth_error(StatusCode::BAD_REQUEST, "invalid_scope", e.to_string());
-            }
-        },
+    let scopes = match client.grant_scopes(request.scope.as_deref()) {
+        Ok(scopes) => scopes,
+        Err(e) => return oauth_error(StatusCode::BAD_REQUEST, "invalid_scope", e.to_string()),
     };
     let tier = match state.tiers.get(&client.tier) {
         Ok(t) => t.clone(),
