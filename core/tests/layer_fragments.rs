@@ -7,7 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use proptest::prelude::*;
 use serde::Serialize;
-use stella_core::inventory::layer::{Compression, LayerExtract, LayerLimits, LayerStats, read_layer};
+use stella_core::inventory::layer::{
+    Compression, LayerExtract, LayerLimits, LayerStats, read_layer,
+};
 use stella_core::layers::fragment::{
     FORMAT_VERSION, FragmentError, FragmentLimits, MAGIC, decode_checked, decode_fragment,
     encode_fragment, peek_selection,
@@ -26,7 +28,11 @@ fn digest(n: u32) -> String {
 /// A real extract: a layer with two files (one kept), a symlink and a whiteout.
 fn extract() -> LayerExtract {
     let tar = oci_layout::tar_of(&[
-        ("var/lib/dpkg/status", Some(b"Package: bash\nVersion: 5\n\n"), None),
+        (
+            "var/lib/dpkg/status",
+            Some(b"Package: bash\nVersion: 5\n\n"),
+            None,
+        ),
         ("etc/alternatives/sh", None, Some("/bin/dash")),
         ("usr/share/doc/.wh.bash", Some(b""), None),
         ("usr/bin/other", Some(b"not wanted"), None),
@@ -96,7 +102,12 @@ enum RawKind {
 
 fn raw(entries: Vec<(&str, RawKind)>, whiteouts: &[&str], opaque: &[&str]) -> Vec<u8> {
     let entries = entries.into_iter().map(|(p, k)| (p, k, true)).collect();
-    raw_with(entries, whiteouts, opaque, LayerStats::new(Compression::None))
+    raw_with(
+        entries,
+        whiteouts,
+        opaque,
+        LayerStats::new(Compression::None),
+    )
 }
 
 fn raw_with(
@@ -182,7 +193,10 @@ fn a_fragment_of_another_layer_or_selection_is_refused() {
 fn envelope_errors() {
     let limits = FragmentLimits::default();
     let good = encode_fragment(&extract(), SEL).unwrap();
-    assert!(matches!(decode_fragment(b"", &limits), Err(FragmentError::BadMagic)));
+    assert!(matches!(
+        decode_fragment(b"", &limits),
+        Err(FragmentError::BadMagic)
+    ));
     assert!(matches!(
         decode_fragment(b"{\"bomFormat\":1}", &limits),
         Err(FragmentError::BadMagic)
@@ -240,18 +254,27 @@ fn size_limits_are_enforced() {
     assert!(decode_fragment(&good, &small(good.len() as u64, decoded_len)).is_ok());
     assert!(matches!(
         decode_fragment(&good, &small(good.len() as u64 - 1, decoded_len)),
-        Err(FragmentError::TooLarge { what: "compressed", .. })
+        Err(FragmentError::TooLarge {
+            what: "compressed",
+            ..
+        })
     ));
     assert!(matches!(
         decode_fragment(&good, &small(good.len() as u64, decoded_len - 1)),
-        Err(FragmentError::TooLarge { what: "decoded", .. })
+        Err(FragmentError::TooLarge {
+            what: "decoded",
+            ..
+        })
     ));
     // A decompression bomb: 64 MiB of zeros in a few KiB, stopped at the limit.
     let bomb = envelope(SEL, &zstd(&vec![0u8; 64 << 20]));
     assert!(bomb.len() < 64 << 10);
     assert!(matches!(
         decode_fragment(&bomb, &small(1 << 20, 1 << 20)),
-        Err(FragmentError::TooLarge { what: "decoded", .. })
+        Err(FragmentError::TooLarge {
+            what: "decoded",
+            ..
+        })
     ));
     // The extract must fit the layer limits too.
     let tight = |layer: LayerLimits| FragmentLimits {
@@ -429,7 +452,13 @@ fn manifest_errors() {
     refused("image.name", field("image.name", "a\nb".into()));
     refused("image.name", field("image.name", "n".repeat(1025).into()));
     refused("image.digest", field("image.digest", "sha256:abc".into()));
-    for p in ["linux", "linux/", "Linux/amd64", "linux/amd64/v8/x", "linux/am d64"] {
+    for p in [
+        "linux",
+        "linux/",
+        "Linux/amd64",
+        "linux/amd64/v8/x",
+        "linux/am d64",
+    ] {
         refused("image.platform", field("image.platform", p.into()));
     }
     refused("selection", field("selection", "".into()));
@@ -441,14 +470,20 @@ fn manifest_errors() {
     let many: Vec<String> = (0..513).map(digest).collect();
     assert!(matches!(
         parse(&manifest_json(&many)),
-        Err(ManifestError::TooManyLayers { count: 513, limit: 512 })
+        Err(ManifestError::TooManyLayers {
+            count: 513,
+            limit: 512
+        })
     ));
     assert!(parse(&manifest_json(&many[..512])).is_ok());
     match parse(&manifest_json(&[digest(1), "sha256:xyz".into()])) {
         Err(ManifestError::Layer { index: 1, error }) => assert_eq!(error.shown, "sha256:xyz"),
         other => panic!("{other:?}"),
     }
-    assert!(matches!(field("layers", 5.into()), Err(ManifestError::Json(_))));
+    assert!(matches!(
+        field("layers", 5.into()),
+        Err(ManifestError::Json(_))
+    ));
     assert!(matches!(
         LayerManifest::parse(b"{not json", &ManifestLimits::default()),
         Err(ManifestError::Json(_))
@@ -459,7 +494,10 @@ fn manifest_errors() {
     };
     assert!(matches!(
         LayerManifest::parse(&[b' '; 101], &limits),
-        Err(ManifestError::TooLarge { size: 101, limit: 100 })
+        Err(ManifestError::TooLarge {
+            size: 101,
+            limit: 100
+        })
     ));
     // Deeply nested JSON in an ignored field fails cleanly (no stack overflow).
     let deep = format!(

@@ -75,7 +75,10 @@ async fn invalid_digests_are_refused(store: Arc<dyn LayerStore>) {
             store.missing(&[d(1), bad.to_string()]).await,
             Err(LayerStoreError::Digest(_))
         ));
-        assert!(matches!(store.get(bad).await, Err(LayerStoreError::Digest(_))));
+        assert!(matches!(
+            store.get(bad).await,
+            Err(LayerStoreError::Digest(_))
+        ));
     }
     assert_eq!(store.count().await.unwrap(), 0);
 }
@@ -178,7 +181,10 @@ async fn redis_prefixes_are_separate_and_missing_leaves_no_keys() {
         .await
         .unwrap();
     keys.sort();
-    assert_eq!(keys, vec!["a:layer:".to_string() + &d(1), "a:layers".to_string()]);
+    assert_eq!(
+        keys,
+        vec!["a:layer:".to_string() + &d(1), "a:layers".to_string()]
+    );
 }
 
 /// A SQLite store file keeps its fragments across reopening.

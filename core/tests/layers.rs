@@ -4,6 +4,7 @@
 //! equals the one built directly, and a second image sharing base layers only needs
 //! its new layers read and uploaded.
 
+mod oci_layout;
 mod redis_server;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -152,7 +153,10 @@ async fn scan_through(
     let wanted: BTreeSet<String> = missing.iter().cloned().collect();
     let fragments = fragments(&wanted);
     assert_eq!(
-        fragments.iter().map(|(d, _)| d.clone()).collect::<BTreeSet<_>>(),
+        fragments
+            .iter()
+            .map(|(d, _)| d.clone())
+            .collect::<BTreeSet<_>>(),
         wanted
     );
     let limits = FragmentLimits::default();
@@ -241,8 +245,13 @@ fn compose_image_from_fragments_equals_direct_build() {
         .iter()
         .map(|d| all_fragments()[d].clone())
         .collect();
-    let out = compose_image(&manifest, ordered.clone(), &analyzers, &FragmentLimits::default())
-        .unwrap();
+    let out = compose_image(
+        &manifest,
+        ordered.clone(),
+        &analyzers,
+        &FragmentLimits::default(),
+    )
+    .unwrap();
     assert_eq!(out.sbom, direct().sbom);
     assert_eq!(out.metadata.name, image.metadata().name);
     // Layers in the wrong order are another image: whiteouts and the dpkg status of
@@ -276,19 +285,32 @@ async fn second_image_sharing_base_layers_reads_only_new_layers() {
     let all = layer_digests(&Layers::first(None));
     assert_eq!(missing, all[..4].to_vec());
     assert_eq!(base.opened(), vec![0, 1, 2, 3]);
-    let base_direct = build(&Layers::first(Some(4)), &analyzers(), &BuildOptions::default(), |_, _| {})
-        .unwrap();
+    let base_direct = build(
+        &Layers::first(Some(4)),
+        &analyzers(),
+        &BuildOptions::default(),
+        |_, _| {},
+    )
+    .unwrap();
     assert_eq!(base_out.sbom, base_direct.sbom);
 
     let full = Layers::first(None);
     let (missing, full_out) = scan_through(&store, &full, |m| read_fragments(&full, m)).await;
-    assert_eq!(missing, all[4..].to_vec(), "only the new layers are missing");
+    assert_eq!(
+        missing,
+        all[4..].to_vec(),
+        "only the new layers are missing"
+    );
     assert_eq!(full.opened(), vec![4, 5], "only the new layers are read");
     assert_eq!(full_out.sbom, direct().sbom);
     assert_eq!(store.count().await.unwrap(), 6);
 
     let purls = |o: &BuildOutcome| -> HashSet<String> {
-        o.sbom.components.iter().map(|c| c.bom_ref.clone()).collect()
+        o.sbom
+            .components
+            .iter()
+            .map(|c| c.bom_ref.clone())
+            .collect()
     };
     let removed: Vec<String> = purls(&base_out)
         .difference(&purls(&full_out))
@@ -321,7 +343,14 @@ async fn composing_with_absent_fragments_lists_them() {
         .await
         .unwrap();
     let base_manifest = manifest_of(&base, &selection_id(&analyzers)).unwrap();
-    match load_and_compose(&store, &base_manifest, &analyzers, &FragmentLimits::default()).await {
+    match load_and_compose(
+        &store,
+        &base_manifest,
+        &analyzers,
+        &FragmentLimits::default(),
+    )
+    .await
+    {
         Err(ComposeError::MissingLayers(missing)) => {
             assert_eq!(missing, vec![manifest.layers[0].clone()]);
         }
@@ -356,7 +385,61 @@ fn a_dir_source_has_no_layer_digests() {
     let src = source::open(&format!("dir:{}", dir.path().display()), None).unwrap();
     let err = manifest_of(src.as_ref(), "sel").unwrap_err();
     assert!(
-        matches!(err, stella_core::layers::client::DeltaError::NoDigest { index: 0 }),
+        matches!(
+            err,
+            stella_core::layers::client::DeltaError::NoDigest { index: 0 }
+        ),
         "{err}"
+    );
+}
+
+/// A layer listed twice (allowed in real images) is asked for, read and uploaded
+/// once, and stacked twice: the composed SBOM still equals the direct build.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_repeated_layer_is_uploaded_once_and_stacked_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let status: &[u8] =
+        b"Package: bash\nStatus: install ok installed\nArchitecture: amd64\nVersion: 5.2.15-2\n\n";
+    let base = oci_layout::gzip(&oci_layout::tar_of(&[
+        ("etc/os-release", Some(b"ID=debian\nVERSION_ID=12\n"), None),
+        ("var/lib/dpkg/status", Some(status), None),
+    ]));
+    let wipe = oci_layout::gzip(&oci_layout::tar_of(&[(
+        "var/lib/dpkg/.wh.status",
+        Some(b""),
+        None,
+    )]));
+    let m = oci_layout::write_image(
+        dir.path(),
+        &[base.clone(), wipe.clone(), base.clone()],
+        "amd64",
+    );
+    oci_layout::write_index(dir.path(), vec![oci_layout::tagged(m, "app")]);
+    let image = source::open(&format!("oci-dir:{}:app", dir.path().display()), None).unwrap();
+    let direct = build(
+        image.as_ref(),
+        &analyzers(),
+        &BuildOptions::default(),
+        |_, _| {},
+    )
+    .unwrap();
+    assert_eq!(
+        direct.sbom.components.len(),
+        1,
+        "bash, restored by the top layer"
+    );
+    let store = SqliteLayerStore::open_in_memory().unwrap();
+    let (missing, composed) = scan_through(&store, image.as_ref(), |m| {
+        read_fragments(image.as_ref(), m)
+    })
+    .await;
+    assert_eq!(
+        missing,
+        vec![oci_layout::sha(&base), oci_layout::sha(&wipe)]
+    );
+    assert_eq!(composed.sbom, direct.sbom);
+    assert_eq!(
+        composed.sbom.components[0].layer_digest.as_deref(),
+        Some(oci_layout::sha(&base).as_str())
     );
 }

@@ -27,7 +27,11 @@ impl RedisServer {
     /// a real server, there is no fake to fall back to.
     pub fn start() -> RedisServer {
         if let Ok(url) = std::env::var("STELLA_TEST_REDIS_URL") {
-            return RedisServer { child: None, url, _dir: None };
+            return RedisServer {
+                child: None,
+                url,
+                _dir: None,
+            };
         }
         let dir = tempfile::tempdir().expect("temp dir for redis");
         // Port 0 is not accepted by redis-server: take a free port from the kernel.
@@ -84,7 +88,10 @@ fn wait_for_ping(port: u16, child: &mut Child) -> bool {
         if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
             let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
             let mut buf = [0u8; 7];
-            if s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n" {
+            if s.write_all(b"PING\r\n").is_ok()
+                && s.read_exact(&mut buf).is_ok()
+                && &buf == b"+PONG\r\n"
+            {
                 return true;
             }
         }
