@@ -106,7 +106,13 @@ pub fn router(state: AppState) -> Router {
         .route("/scan/{id}", get(scan::get))
         .route("/scan/{id}/events", get(scan::events))
         .route("/layers/missing", post(layers::missing))
-        .route("/layers/{digest}", put(layers::upload))
+        .route(
+            "/layers/{digest}",
+            // Fragments are bounded by their own limit, not the general body limit.
+            put(layers::upload).layer(DefaultBodyLimit::max(
+                state.scans.fragment_limits.max_compressed_bytes as usize,
+            )),
+        )
         .route("/quota", get(quota::get))
         .route("/token/offline", post(token::offline))
         .route("/policy", get(policy::get).put(policy::put))

@@ -213,10 +213,11 @@ fn check_selection(manifest: &LayerManifest, expected: &str) -> Result<(), Compo
 
 /// The server side of `POST /scan` with a layer manifest: fetches the fragments
 /// of the manifest's layers from `store` (one request), and composes the image.
-/// Layers without a usable fragment (absent, or stored for another selection or
+/// Layers without a usable fragment (absent, or stored for another selection, or
 /// undecodable) give [`ComposeError::MissingLayers`], all of them at once.
 ///
-/// Decoding and analysing are CPU work: call this from a blocking-friendly task.
+/// Decoding and analysing are CPU work: on a multi-thread Tokio runtime they run
+/// under `block_in_place`, so the other tasks of this worker move elsewhere.
 pub async fn load_and_compose(
     store: &dyn LayerStore,
     manifest: &LayerManifest,
@@ -227,6 +228,23 @@ pub async fn load_and_compose(
     check_selection(manifest, &expected)?;
     let unique = manifest.unique_layers();
     let stored = store.get_many(&unique).await?;
+    let work = || compose_stored(manifest, &unique, stored, analyzers, &expected, limits);
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
+        _ => work(),
+    }
+}
+
+/// Decodes the fragments of `unique` (the manifest's layers without repeats, as
+/// stored) and composes the image.
+fn compose_stored(
+    manifest: &LayerManifest,
+    unique: &[String],
+    stored: Vec<Option<Vec<u8>>>,
+    analyzers: &[Box<dyn Analyzer>],
+    expected: &str,
+    limits: &FragmentLimits,
+) -> Result<BuildOutcome, ComposeError> {
     let mut extracts: BTreeMap<&str, LayerExtract> = BTreeMap::new();
     let mut missing = Vec::new();
     for (digest, bytes) in unique.iter().zip(stored) {
@@ -234,7 +252,7 @@ pub async fn load_and_compose(
             missing.push(digest.clone());
             continue;
         };
-        match fragment::decode_checked(&bytes, digest, &expected, limits) {
+        match fragment::decode_checked(&bytes, digest, expected, limits) {
             Ok(f) => {
                 extracts.insert(digest, f.extract);
             }
