@@ -13,7 +13,7 @@ ST_VERSION="${ST_VERSION:-4.32.5}"
 OUT="$WORK/schemathesis"
 rm -rf "$OUT" && mkdir -p "$OUT/data"
 
-(cd "$ROOT" && cargo build --release --locked -p stella-core --bin stella-core -p stella-cli)
+(cd "$ROOT" && cargo build --release --locked -p stella-core -p stella-cli --bin stella-core --bin stella)
 if ! "$VENV/bin/schemathesis" --version 2>/dev/null | grep -q "$ST_VERSION"; then
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q "schemathesis==$ST_VERSION"

@@ -16,7 +16,7 @@ MODES="${BENCH_MODES:-embedded redis}"
 OUT="$WORK/server-load"
 rm -rf "$OUT" && mkdir -p "$OUT"
 
-(cd "$ROOT" && cargo build --release --locked -p stella-core --bin stella-core -p stella-cli)
+(cd "$ROOT" && cargo build --release --locked -p stella-core -p stella-cli --bin stella-core --bin stella)
 for tool in wrk hey redis-server curl; do
   command -v "$tool" >/dev/null 2>&1 || {
     [ "$(id -u)" = 0 ] || { echo "missing $tool (apt-get install wrk hey redis-server curl)" >&2; exit 2; }
@@ -136,7 +136,7 @@ for mode in $MODES; do
   echo "== $mode: stella-core on $ADDR"
   probe=$(curl -s -o "$OUT/scan-probe.json" -w '%{http_code}' -H "Authorization: Bearer $TOKEN" \
     -H 'content-type: application/json' --data-binary @"$sbom" "http://$ADDR/api/v1/scan")
-  python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(f"probe scan: HTTP {sys.argv[2]}, {len(d.get(\"findings\", []))} findings, verdict {d.get(\"verdict\", {}).get(\"status\")}")' \
+  python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("probe scan: HTTP %s, %d findings, verdict %s" % (sys.argv[2], len(d.get("findings", [])), d.get("verdict", {}).get("status")))' \
     "$OUT/scan-probe.json" "$probe"
   wrk_scan 4 3 >/dev/null # warm-up: connections, page cache
   for c in $LEVELS; do
