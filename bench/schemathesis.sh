@@ -43,6 +43,8 @@ TOKEN=$(curl -sf -d grant_type=client_credentials -d client_id=st \
   python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
 
 set +e
+# From the output directory: schemathesis keeps a .schemathesis/ folder in its cwd.
+cd "$OUT"
 "$VENV/bin/schemathesis" run "$ROOT/docs/openapi.json" --url "http://$ADDR" \
   -H "Authorization: Bearer $TOKEN" --checks all \
   --max-examples "${ST_MAX_EXAMPLES:-50}" --seed "${ST_SEED:-1}" \
