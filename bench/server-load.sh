@@ -73,7 +73,8 @@ start_server() { # mode -> sets ADDR, TOKEN, DATA
   "$CORE" --listen 127.0.0.1:0 --data-dir "$DATA" --db "$db" --runners 0 \
     --bootstrap-client bench:bench-secret-0123456789:Free --free-tier-limit 100000000 \
     "${args[@]}" >"$OUT/core-$mode.out" 2>"$OUT/core-$mode.log" &
-  PIDS+=($!)
+  CORE_PID=$!
+  PIDS+=($CORE_PID)
   ADDR=""
   for _ in $(seq 100); do
     ADDR=$(sed -n 's/^listening on //p' "$OUT/core-$mode.out" | head -1)
@@ -127,8 +128,16 @@ dur = max((float(r[7]) + float(r[0]) for r in rows), default=1)
 print(f"requests={len(ms)} rps={len(ms) / dur:.1f} p50={q(50):.2f} p95={q(95):.2f} p99={q(99):.2f} max={ms[-1] if ms else 0:.2f} status={codes}")'
 }
 
+# CPU seconds (user + system) stella-core has used so far: with the machine shared,
+# CPU per request is a steadier figure than requests/s.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$CORE_PID/stat"; }
+cpu_ms_per() { # ticks-before ticks-after requests
+  python3 -c 'import os,sys; t=os.sysconf("SC_CLK_TCK"); b,a,n=map(float,sys.argv[1:]); print(f"{(a-b)/t*1000/max(n,1):.2f}")' "$@"
+}
+
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 summary="$OUT/summary.tsv"
-printf 'mode\tendpoint\tconcurrency\trequests\trps\tp50_ms\tp95_ms\tp99_ms\tmax_ms\tnon2xx\n' >"$summary"
+printf 'mode\tendpoint\tconcurrency\trequests\trps\tp50_ms\tp95_ms\tp99_ms\tmax_ms\tnon2xx\tcpu_ms/req\n' >"$summary"
 field() { sed -n "s/.*\b$1=\([^ ]*\).*/\1/p" <<<"$2"; }
 
 for mode in $MODES; do
@@ -140,25 +149,30 @@ for mode in $MODES; do
     "$OUT/scan-probe.json" "$probe"
   wrk_scan 4 3 >/dev/null # warm-up: connections, page cache
   for c in $LEVELS; do
+    t0=$(cpu_ticks)
     r=$(wrk_scan "$c")
-    echo "scan c=$c: $r"
-    printf '%s\tPOST /scan (500 comp.)\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$mode" "$c" \
+    cpu=$(cpu_ms_per "$t0" "$(cpu_ticks)" "$(field requests "$r")")
+    echo "scan c=$c: $r cpu_ms/req=$cpu"
+    printf '%s\tPOST /scan (500 comp.)\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$mode" "$c" \
       "$(field requests "$r")" "$(field rps "$r")" "$(field p50 "$r")" "$(field p95 "$r")" \
-      "$(field p99 "$r")" "$(field max "$r")" "$(field non2xx "$r")" >>"$summary"
+      "$(field p99 "$r")" "$(field max "$r")" "$(field non2xx "$r")" "$cpu" >>"$summary"
   done
   seed_known "$mode"
   for body in missing half; do
+    t0=$(cpu_ticks)
     r=$(hey_layers "$OUT/layers-$body.json")
+    cpu=$(cpu_ms_per "$t0" "$(cpu_ticks)" "$(field requests "$r")")
     echo "layers/missing ($body) @200/s: $r"
     label="POST /layers/missing 20 ($([ $body = missing ] && echo 'all absent' || echo '10 known'))"
     non2xx=$(python3 -c 'import ast,sys; d=ast.literal_eval(sys.argv[1]); print(sum(v for k,v in d.items() if not k.startswith("2")))' "$(sed -n 's/.*status=//p' <<<"$r")")
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$mode" "$label" "4 @200/s" \
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$mode" "$label" "4 @200/s" \
       "$(field requests "$r")" "$(field rps "$r")" "$(field p50 "$r")" "$(field p95 "$r")" \
-      "$(field p99 "$r")" "$(field max "$r")" "$non2xx" >>"$summary"
+      "$(field p99 "$r")" "$(field max "$r")" "$non2xx" "$cpu" >>"$summary"
   done
   stop_server
 done
 
 echo
-echo "Server load on $(nproc) cores, $DURATION s per row (client and server share the machine):"
+echo "Server load on $(nproc) cores, $DURATION s per row (client and server share the machine;"
+echo "load average before: $LOAD0; cpu_ms/req = stella-core user+system CPU per request):"
 column -t -s $'\t' "$summary"
