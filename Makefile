@@ -56,6 +56,8 @@ bench: build
 	$(CARGO) bench -p stella-core --bench match_sbom --bench version_compare --bench feedser_merge --bench feed_store --bench policy_eval
 	bash bench/scan-process.sh
 	bash bench/import-throughput.sh
+	bash bench/server-load.sh
+	bash bench/schemathesis.sh
 
 clean:
 	$(CARGO) clean

@@ -502,6 +502,82 @@ async fn layer_endpoints_validate_their_input() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn malformed_requests_answer_the_documented_json_errors() {
+    let server = Server::start(&["--runners", "0"]);
+    let http = client();
+    let token = token(&http, &server).await;
+    // Query, JSON-body and content-type rejections: 400 with the JSON ErrorBody, not
+    // axum's text/plain (and not its 415 / 422, which the document does not list).
+    let bad_query = http
+        .get(server.url("/api/v1/policy/audit?limit=-1"))
+        .bearer_auth(&token);
+    let bad_flag = http
+        .post(server.url("/api/v1/scan?async=maybe"))
+        .bearer_auth(&token)
+        .body(demo_sbom());
+    let no_content_type = http
+        .post(server.url("/api/v1/token/offline"))
+        .bearer_auth(&token)
+        .body(r#"{"subject":"a","tier":"Free"}"#);
+    let wrong_shape = http
+        .post(server.url("/api/v1/token/offline"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"subject": 7}));
+    for (what, request) in [
+        ("query", bad_query),
+        ("async flag", bad_flag),
+        ("content type", no_content_type),
+        ("body shape", wrong_shape),
+    ] {
+        let r = request.send().await.expect(what);
+        assert_eq!(r.status(), 400, "{what}");
+        assert!(
+            r.headers()["content-type"]
+                .to_str()
+                .expect("text")
+                .starts_with("application/json"),
+            "{what}"
+        );
+        let e: serde_json::Value = r.json().await.expect("json");
+        assert_eq!(e["error"], "invalid_request", "{what}");
+        assert!(
+            !e["message"].as_str().expect("message").is_empty(),
+            "{what}"
+        );
+    }
+    // Out of the documented range: refused rather than clamped.
+    let r = http
+        .get(server.url("/api/v1/policy/audit?limit=5000"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("audit");
+    assert_eq!(r.status(), 400);
+    // A wrong method keeps 405 and its Allow header, with a JSON body.
+    let r = http
+        .delete(server.url("/api/v1/quota"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(r.status(), 405);
+    assert!(r.headers().contains_key("allow"));
+    let e: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(e["error"], "method_not_allowed");
+    // The token endpoint answers an unreadable form as an OAuth error.
+    let r = http
+        .post(server.url("/connect/token"))
+        .body("grant_type=client_credentials")
+        .send()
+        .await
+        .expect("token");
+    assert_eq!(r.status(), 400);
+    let e: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(e["error"], "invalid_request");
+    assert!(e["error_description"].is_string());
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn health_readiness_metrics_and_shutdown() {
     let server = Server::start(&["--runners", "0"]);
     let http = client();

@@ -102,6 +102,52 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// Largest rejection text read back when rewriting an error answer as JSON.
+const MAX_REJECTION_TEXT: usize = 4096;
+
+/// Middleware: an error answer that is not JSON (axum's extractor rejections answer
+/// `text/plain`: a query or JSON body that does not deserialize, a missing content
+/// type, a body over the limit; the router's 404/405 answer an empty body) becomes the
+/// documented [`ErrorBody`]. 415 and 422 become 400, the status the API documents for
+/// a malformed request. JSON error answers (every [`ApiError`], OAuth errors) pass.
+pub async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("application/json"));
+    if is_json || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, MAX_REJECTION_TEXT)
+        .await
+        .unwrap_or_default();
+    let message = match String::from_utf8_lossy(&text).trim() {
+        "" => status.canonical_reason().unwrap_or("error").to_owned(),
+        t => t.to_owned(),
+    };
+    let (status, code) = match status {
+        StatusCode::UNSUPPORTED_MEDIA_TYPE
+        | StatusCode::UNPROCESSABLE_ENTITY
+        | StatusCode::BAD_REQUEST => (StatusCode::BAD_REQUEST, "invalid_request"),
+        StatusCode::PAYLOAD_TOO_LARGE => (status, "too_large"),
+        StatusCode::NOT_FOUND => (status, "not_found"),
+        StatusCode::METHOD_NOT_ALLOWED => (status, "method_not_allowed"),
+        s if s.is_server_error() => (s, "internal"),
+        s => (s, "error"),
+    };
+    let mut rewritten = ApiError::new(status, code, message).into_response();
+    // 405 keeps its Allow header; 401/429/503 their challenge and retry hints.
+    for name in [header::ALLOW, header::WWW_AUTHENTICATE, header::RETRY_AFTER] {
+        if let Some(v) = parts.headers.get(&name) {
+            rewritten.headers_mut().insert(name, v.clone());
+        }
+    }
+    rewritten
+}
+
 /// Turns a failed blocking task into a 503 (a panic in a scan is a server fault).
 pub fn join_error(e: tokio::task::JoinError) -> ApiError {
     ApiError::unavailable(format!("worker task failed: {e}"))

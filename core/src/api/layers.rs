@@ -20,6 +20,7 @@ use crate::layers::manifest::{validate_digest, validate_digests};
 #[serde(deny_unknown_fields)]
 pub struct LayersQuery {
     /// Layer digests (`sha256:` + 64 lowercase hex), at most 512.
+    #[schema(max_items = 512)]
     pub layers: Vec<String>,
 }
 
@@ -66,7 +67,8 @@ pub async fn missing(
 /// analyzer selection.
 #[utoipa::path(put, path = "/api/v1/layers/{digest}", tag = "layers",
     security(("bearer" = [])),
-    params(("digest" = String, Path, description = "Layer digest, sha256:<64 hex>")),
+    params(("digest" = String, Path, description = "Layer digest, sha256:<64 hex>",
+        pattern = "^sha256:[0-9a-f]{64}$")),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses(
         (status = 201, description = "Stored"),

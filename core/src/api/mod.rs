@@ -132,6 +132,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(health::metrics))
         .route("/openapi.json", get(openapi::serve))
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::map_response(error::json_errors))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::track,

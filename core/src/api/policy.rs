@@ -233,6 +233,7 @@ pub async fn remove_mute(
 #[into_params(parameter_in = Query)]
 pub struct AuditParams {
     /// Most records (default 100, at most 1000).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<usize>,
 }
 
@@ -242,6 +243,7 @@ pub struct AuditParams {
     params(AuditParams),
     responses(
         (status = 200, description = "Audit records", body = Vec<Object>),
+        (status = 400, description = "limit is not an integer from 1 to 1000", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 403, description = "Token lacks policy:write", body = ErrorBody)))]
 pub async fn audit(
@@ -250,7 +252,13 @@ pub async fn audit(
     Query(params): Query<AuditParams>,
 ) -> Result<Json<Vec<AuditEntry>>, ApiError> {
     caller.require(Scope::PolicyWrite)?;
-    let limit = params.limit.unwrap_or(100).clamp(1, 1000);
+    let limit = params.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "invalid_limit",
+            format!("limit {limit} is not from 1 to 1000"),
+        ));
+    }
     let scanner = state.scanner.clone();
     let entries = tokio::task::spawn_blocking(move || scanner.policy.audit(limit))
         .await

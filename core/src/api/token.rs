@@ -4,6 +4,7 @@
 use std::collections::BTreeSet;
 
 use axum::extract::State;
+use axum::extract::rejection::FormRejection;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Form, Json};
@@ -23,6 +24,7 @@ use crate::identity::{Scope, TokenKind};
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct TokenRequest {
     /// Must be `client_credentials`.
+    #[schema(pattern = "^client_credentials$")]
     pub grant_type: String,
     /// The client id (or in HTTP Basic authentication).
     pub client_id: Option<String>,
@@ -94,8 +96,14 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
 pub async fn client_credentials(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Form(request): Form<TokenRequest>,
+    request: Result<Form<TokenRequest>, FormRejection>,
 ) -> Response {
+    // An unreadable form is an OAuth `invalid_request` (RFC 6749 §5.2), not axum's
+    // plain-text rejection.
+    let Form(request) = match request {
+        Ok(form) => form,
+        Err(e) => return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", e.body_text()),
+    };
     if request.grant_type != "client_credentials" {
         return oauth_error(
             StatusCode::BAD_REQUEST,
@@ -163,6 +171,7 @@ pub async fn client_credentials(
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct OfflineRequest {
     /// The token's subject (who its scans are counted for).
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     pub subject: String,
     /// The tier (`Free`, `Team`, `Enterprise`).
     pub tier: String,
