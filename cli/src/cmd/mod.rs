@@ -5,4 +5,7 @@ pub mod feeds;
 pub mod image;
 pub mod policy;
 pub mod sbom;
+pub mod quota;
 pub mod scan;
+pub mod server_scan;
+pub mod token;
