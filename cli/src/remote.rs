@@ -22,7 +22,12 @@ pub struct ServerArgs {
     #[arg(long, env = "STELLA_SERVER", value_name = "URL")]
     pub server: Option<String>,
     /// Bearer token for the server (`stella token request`).
-    #[arg(long, env = "STELLA_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+    #[arg(
+        long,
+        env = "STELLA_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
     pub token: Option<String>,
     /// PEM file of a CA to trust for an https server, besides the system roots.
     #[arg(long, env = "STELLA_CA_CERT", value_name = "FILE")]
@@ -124,8 +129,10 @@ impl Remote {
     /// The token, or a usage error naming the flag.
     fn bearer(&self) -> anyhow::Result<&str> {
         self.token.as_deref().ok_or_else(|| {
-            ExitError::usage("give --token TOKEN (or STELLA_TOKEN); `stella token request` makes one")
-                .into()
+            ExitError::usage(
+                "give --token TOKEN (or STELLA_TOKEN); `stella token request` makes one",
+            )
+            .into()
         })
     }
 
@@ -179,9 +186,9 @@ impl Remote {
 
 /// A response body as JSON.
 pub fn read_json(response: Response, what: &str) -> anyhow::Result<serde_json::Value> {
-    let bytes = response
-        .bytes()
-        .map_err(|e| ExitError::usage(format!("{what}: reading the answer: {}", error_chain(&e))))?;
+    let bytes = response.bytes().map_err(|e| {
+        ExitError::usage(format!("{what}: reading the answer: {}", error_chain(&e)))
+    })?;
     serde_json::from_slice(&bytes)
         .with_context(|| format!("{what}: the server's answer is not JSON"))
 }
@@ -226,13 +233,7 @@ impl ErrorAnswer {
 }
 
 fn retry_after(headers: &HeaderMap) -> Option<u64> {
-    headers
-        .get(RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
+    headers.get(RETRY_AFTER)?.to_str().ok()?.trim().parse().ok()
 }
 
 /// The exit error for a failed response: 429 is [`EXIT_QUOTA`] with the reset time,

@@ -82,7 +82,11 @@ fn scan_query(policy: &PolicyArgs) -> Vec<(&'static str, String)> {
 }
 
 /// Scans an SBOM on the server.
-pub fn scan_sbom(remote: &Remote, sbom: Vec<u8>, policy: &PolicyArgs) -> anyhow::Result<ScanReport> {
+pub fn scan_sbom(
+    remote: &Remote,
+    sbom: Vec<u8>,
+    policy: &PolicyArgs,
+) -> anyhow::Result<ScanReport> {
     let request = remote
         .post("/api/v1/scan")?
         .query(&scan_query(policy))
@@ -224,7 +228,10 @@ fn upload(
 fn accepted_id(response: reqwest::blocking::Response) -> anyhow::Result<String> {
     if response.status() != StatusCode::ACCEPTED {
         if response.status().is_success() {
-            anyhow::bail!("scan: expected 202 Accepted, the server answered {}", response.status());
+            anyhow::bail!(
+                "scan: expected 202 Accepted, the server answered {}",
+                response.status()
+            );
         }
         return Err(status_error("scan", response).into());
     }

@@ -34,7 +34,12 @@ pub struct RequestArgs {
     #[arg(long, env = "STELLA_CLIENT_ID", value_name = "ID")]
     client_id: String,
     /// The client secret.
-    #[arg(long, env = "STELLA_CLIENT_SECRET", hide_env_values = true, value_name = "SECRET")]
+    #[arg(
+        long,
+        env = "STELLA_CLIENT_SECRET",
+        hide_env_values = true,
+        value_name = "SECRET"
+    )]
     client_secret: String,
     /// Scopes wanted, space- or comma-separated (default: all the client holds).
     #[arg(long, value_name = "SCOPES")]
@@ -79,10 +84,7 @@ fn request(args: RequestArgs) -> anyhow::Result<u8> {
         ("client_secret", args.client_secret.clone()),
     ];
     if let Some(scope) = &args.scope {
-        let scopes: Vec<&str> = scope
-            .split([' ', ','])
-            .filter(|s| !s.is_empty())
-            .collect();
+        let scopes: Vec<&str> = scope.split([' ', ',']).filter(|s| !s.is_empty()).collect();
         form.push(("scope", scopes.join(" ")));
     }
     let answer = remote.json(
