@@ -31,6 +31,26 @@ fn server_binary() -> &'static PathBuf {
         cmd.args(["build", "-p", "stella-core", "--bin", "stella-core"])
             .current_dir(repo())
             .env("CARGO_TARGET_DIR", target);
+        // Cargo gives a test the variables of its own package (CARGO_PKG_*,
+        // CARGO_MANIFEST_DIR, ...): build scripts that watch them would rebuild
+        // stella-core on every run, so the nested build gets a shell's environment.
+        let keep = ["CARGO_HOME", "CARGO_INCREMENTAL", "CARGO_TARGET_DIR"];
+        for (name, _) in std::env::vars_os() {
+            let Some(name) = name.to_str() else { continue };
+            let tooling = [
+                "CARGO_BUILD_",
+                "CARGO_PROFILE_",
+                "CARGO_NET_",
+                "CARGO_HTTP_",
+            ]
+            .iter()
+            .any(|p| name.starts_with(p));
+            if (name.starts_with("CARGO_") && !keep.contains(&name) && !tooling)
+                || name == "OUT_DIR"
+            {
+                cmd.env_remove(name);
+            }
+        }
         if profile_dir.file_name().is_some_and(|n| n == "release") {
             cmd.arg("--release");
         }
@@ -609,4 +629,109 @@ fn images_upload_only_the_layers_the_server_lacks() {
     let again = scan(&image1);
     assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
     assert_eq!(layer_counts(&again), (6, 0, 6));
+}
+
+/// Runs openssl (a test CA and server certificate for 127.0.0.1).
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run openssl (needed to make the test certificates)");
+    assert!(out.status.success(), "openssl {args:?}: {}", stderr(&out));
+}
+
+#[test]
+fn https_servers_are_trusted_through_ca_cert() {
+    let pki = tempfile::tempdir().expect("tempdir");
+    let dir = pki.path();
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    let mut ca = vec!["req", "-x509"];
+    ca.extend(ec);
+    ca.extend([
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=stella test CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign",
+    ]);
+    openssl(dir, &ca);
+    let mut csr = vec!["req"];
+    csr.extend(ec);
+    csr.extend([
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=localhost",
+    ]);
+    openssl(dir, &csr);
+    std::fs::write(
+        dir.join("ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .expect("ext");
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "ext",
+        ],
+    );
+    let cert = dir.join("server.pem").display().to_string();
+    let key = dir.join("server.key").display().to_string();
+    let server = Server::start(&["--runners", "0", "--tls-cert", &cert, "--tls-key", &key]);
+    let https = server.base.replace("http://", "https://");
+    let ca = dir.join("ca.pem").display().to_string();
+    let request = |extra: &[&str]| {
+        let mut args = vec![
+            "token",
+            "request",
+            "--server",
+            &https,
+            "--client-id",
+            CLIENT_ID,
+            "--client-secret",
+            CLIENT_SECRET,
+        ];
+        args.extend(extra);
+        stella(&args)
+    };
+    let trusted = request(&["--ca-cert", &ca]);
+    assert_eq!(trusted.status.code(), Some(0), "{}", stderr(&trusted));
+    assert_eq!(stdout(&trusted).trim().split('.').count(), 3);
+    let untrusted = request(&[]);
+    assert_eq!(untrusted.status.code(), Some(2));
+    assert!(
+        stderr(&untrusted).contains("UnknownIssuer"),
+        "{}",
+        stderr(&untrusted)
+    );
 }
