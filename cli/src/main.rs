@@ -1,10 +1,12 @@
 //! `stella`: the StellaOps command-line scanner.
 //!
-//! Exit codes: 0 pass, 1 policy failure, 2 usage or input error (see README).
+//! Exit codes: 0 pass, 1 policy failure, 2 usage or input error, 4 server quota
+//! exceeded (see README).
 
 mod cmd;
 mod paths;
 mod progress;
+mod remote;
 
 use std::process::ExitCode;
 
@@ -20,7 +22,8 @@ pub(crate) const EXIT_USAGE_OR_INPUT: u8 = 2;
     version,
     about,
     propagate_version = true,
-    after_help = "Exit codes: 0 pass or warn, 1 policy failure (verdict fail), 2 usage or input error."
+    after_help = "Exit codes: 0 pass or warn, 1 policy failure (verdict fail), 2 usage, input, \
+                  server or network error, 4 server quota exceeded (HTTP 429)."
 )]
 struct Cli {
     /// Log format on stderr.
@@ -43,7 +46,8 @@ enum LogFormat {
 enum Command {
     /// Scan an SBOM against the advisory DB and give a verdict.
     #[command(
-        after_help = "Exit codes: 0 pass or warn, 1 policy failure (verdict fail), 2 usage or input error."
+        after_help = "Exit codes: 0 pass or warn, 1 policy failure (verdict fail), 2 usage, input, \
+                      server or network error, 4 server quota exceeded (HTTP 429, --server)."
     )]
     Scan(Box<cmd::scan::ScanArgs>),
     /// Build the SBOM of a container image (layer-aware).
@@ -57,6 +61,11 @@ enum Command {
     /// Feedser: sync advisory feeds, merge, export snapshots and offline kits.
     #[command(subcommand)]
     Feeds(cmd::feeds::FeedsCommand),
+    /// Tokens for a stella-core server: client credentials, offline tokens.
+    #[command(subcommand)]
+    Token(cmd::token::TokenCommand),
+    /// Your daily scan quota on a stella-core server.
+    Quota(cmd::quota::QuotaArgs),
 }
 
 fn main() -> ExitCode {
@@ -68,12 +77,14 @@ fn main() -> ExitCode {
         Command::Policy(c) => cmd::policy::run(c),
         Command::Db(c) => cmd::db::run(c),
         Command::Feeds(c) => cmd::feeds::run(c),
+        Command::Token(c) => cmd::token::run(c),
+        Command::Quota(args) => cmd::quota::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
             eprintln!("stella: error: {err:#}");
-            ExitCode::from(EXIT_USAGE_OR_INPUT)
+            ExitCode::from(remote::exit_code_of(&err))
         }
     }
 }

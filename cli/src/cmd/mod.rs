@@ -4,5 +4,8 @@ pub mod db;
 pub mod feeds;
 pub mod image;
 pub mod policy;
+pub mod quota;
 pub mod sbom;
 pub mod scan;
+pub mod server_scan;
+pub mod token;

@@ -1,5 +1,6 @@
-//! `stella scan --sbom FILE`: match an SBOM against the advisory DB, render the
-//! report, and exit with the verdict's code.
+//! `stella scan --sbom FILE`: match an SBOM against the advisory DB (or have a
+//! stella-core server do it, `--server`), render the report, and exit with the
+//! verdict's code.
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -15,6 +16,7 @@ use stella_core::store::AdvisoryDb;
 use super::image::ImageArgs;
 use super::policy::setup::{PolicyArgs, read_limited};
 use crate::paths::db_path;
+use crate::remote::ServerArgs;
 
 /// Report formats of `stella scan`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -62,6 +64,8 @@ pub struct ScanArgs {
     output_file: Option<PathBuf>,
     #[command(flatten)]
     policy: PolicyArgs,
+    #[command(flatten)]
+    server: ServerArgs,
     /// Colour in the table.
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     color: ColorChoice,
@@ -80,14 +84,18 @@ pub fn run(args: ScanArgs) -> anyhow::Result<u8> {
         max_components: args.max_components,
         ..Limits::default()
     };
-    let report = scan_report(
-        args.sbom.as_ref(),
-        args.source.as_deref(),
-        &args.image,
-        args.db,
-        &args.policy,
-        limits,
-    )?;
+    let report = if args.server.is_set() {
+        server_report(&args, limits)?
+    } else {
+        scan_report(
+            args.sbom.as_ref(),
+            args.source.as_deref(),
+            &args.image,
+            args.db.clone(),
+            &args.policy,
+            limits,
+        )?
+    };
     let code = report.verdict.exit_code();
     let mut text = match args.output {
         OutputFormat::Json => report::to_json(&report),
@@ -128,6 +136,37 @@ pub fn run(args: ScanArgs) -> anyhow::Result<u8> {
         );
     }
     Ok(code as u8)
+}
+
+/// Has the server scan the SBOM or image: the same report as a local scan, decided by
+/// the server's policy and advisory DB.
+fn server_report(args: &ScanArgs, limits: Limits) -> anyhow::Result<ScanReport> {
+    super::server_scan::reject_local_policy_flags(&args.policy)?;
+    let remote = args.server.connect()?;
+    match (&args.sbom, args.source.as_deref()) {
+        (Some(path), _) => {
+            let bytes = read_input(path, limits.max_bytes)?;
+            super::server_scan::scan_sbom(&remote, bytes, &args.policy)
+                .with_context(|| format!("scanning {} on {}", path.display(), remote.base()))
+        }
+        (None, Some(spec)) => {
+            let (report, counts) =
+                super::server_scan::scan_image(&remote, spec, &args.image, &args.policy)
+                    .with_context(|| format!("scanning {spec} on {}", remote.base()))?;
+            tracing::info!(
+                layers = counts.total,
+                uploaded = counts.uploaded,
+                known = counts.known,
+                "delta scan"
+            );
+            eprintln!(
+                "stella: {} layers: {} uploaded, {} already known to the server",
+                counts.total, counts.uploaded, counts.known
+            );
+            Ok(report)
+        }
+        (None, None) => anyhow::bail!("give an image SOURCE or --sbom FILE"),
+    }
 }
 
 /// Scans an SBOM file or an image source under the policy flags and assembles the report.

@@ -15,7 +15,7 @@ use crate::scan::ScanOutcome;
 use crate::store::advisory_db::DbStats;
 use crate::verdict::{DecidedFinding, Status, Verdict};
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
 use std::collections::BTreeSet;
 
@@ -23,7 +23,7 @@ use std::collections::BTreeSet;
 pub const SCHEMA_VERSION: &str = "2";
 
 /// Everything a scan produced, ready to render.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ScanReport {
     /// Always [`SCHEMA_VERSION`].
@@ -48,7 +48,7 @@ pub struct ScanReport {
 }
 
 /// Name and version of the scanner.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ToolInfo {
     /// Tool name, e.g. `stella`.
@@ -58,7 +58,7 @@ pub struct ToolInfo {
 }
 
 /// The scanned SBOM.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SbomInfo {
     /// `cyclonedx` or `spdx`.
@@ -81,7 +81,7 @@ impl SbomInfo {
 }
 
 /// The advisory database a scan used.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DatabaseInfo {
     /// Where it is, when local.
@@ -95,7 +95,7 @@ pub struct DatabaseInfo {
 }
 
 /// Headline numbers of a report.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Summary {
     /// Components in the SBOM.
@@ -210,6 +210,15 @@ pub fn to_json(report: &ScanReport) -> String {
     serde_json::to_string_pretty(report).unwrap_or_else(|e| {
         serde_json::json!({ "error": format!("cannot serialise report: {e}") }).to_string()
     })
+}
+
+/// Reads a JSON report (as [`to_json`] writes it, e.g. a stella-core server's answer).
+/// The verdict's `fail`/`warn` findings, which the JSON carries only once (at the top
+/// level, sorted), are restored into [`Verdict::findings`] in that order.
+pub fn from_json(value: serde_json::Value) -> Result<ScanReport, serde_json::Error> {
+    let mut report: ScanReport = serde_json::from_value(value)?;
+    report.verdict.findings = report.findings.clone();
+    Ok(report)
 }
 
 #[cfg(test)]
@@ -391,6 +400,24 @@ mod tests {
         assert_eq!(summary["muted"], 1);
         assert_eq!(summary["expiredMutes"], 1);
         assert_eq!(summary["status"], "fail");
+    }
+
+    #[test]
+    fn json_reads_back_into_the_same_report() {
+        let report = sample();
+        assert!(!report.verdict.findings.is_empty());
+        let value: serde_json::Value = serde_json::from_str(&to_json(&report)).unwrap();
+        let back = from_json(value).unwrap();
+        // The verdict keeps findings in input order; the JSON has them once, sorted.
+        let mut expected = report.clone();
+        expected.verdict.findings = report.findings.clone();
+        assert_eq!(back, expected);
+        assert_eq!(back.verdict.exit_code(), report.verdict.exit_code());
+        assert_eq!(to_json(&back), to_json(&report));
+        assert_eq!(
+            table::render(&back, 120, false),
+            table::render(&report, 120, false)
+        );
     }
 
     #[test]

@@ -15,7 +15,7 @@ use crate::matcher::Finding;
 use crate::policy::document::Action;
 use crate::policy::mute::MuteRule;
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 /// Exit code of a passing (or warning) verdict.
@@ -37,7 +37,7 @@ pub struct VerdictConfig {
 }
 
 /// Pass, warn or fail.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     /// Nothing to act on.
@@ -60,7 +60,7 @@ impl Status {
 }
 
 /// Which policy decided.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PolicyRef {
     /// The policy's name.
@@ -74,7 +74,7 @@ pub struct PolicyRef {
 }
 
 /// A rule that decided at least one finding.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FiredRule {
     /// The rule's name; `(default)` for the policy's default action.
@@ -93,7 +93,7 @@ pub struct FiredRule {
 pub const DEFAULT_RULE: &str = "(default)";
 
 /// A finding with the action the policy gave it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DecidedFinding {
     /// The finding.
@@ -108,7 +108,7 @@ pub struct DecidedFinding {
 }
 
 /// A finding a mute rule (or VEX statement, or ignore-file entry) muted.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MutedFinding {
     /// The finding.
@@ -118,7 +118,7 @@ pub struct MutedFinding {
 }
 
 /// A mute rule whose expiry has passed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ExpiredMute {
     /// The rule.
@@ -130,7 +130,7 @@ pub struct ExpiredMute {
 }
 
 /// What the Rego modules said.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RegoVerdict {
     /// `deny` messages, sorted.
@@ -144,7 +144,7 @@ pub struct RegoVerdict {
 }
 
 /// The outcome of evaluating a policy.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Verdict {
     /// Pass, warn or fail.
@@ -171,7 +171,7 @@ pub struct Verdict {
 }
 
 /// Number of findings per severity.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SeverityCounts {
     /// Critical.
