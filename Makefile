@@ -7,10 +7,10 @@ DEMO_DIR := $(TARGET_DIR)/demo
 DEMO_DB := $(DEMO_DIR)/advisories.db
 SHARED ?= ../shared
 
-.PHONY: build demo feeds-demo test lint fuzz-build bench sample-db clean
+.PHONY: build demo server-demo feeds-demo test lint fuzz-build bench sample-db clean
 
 build:
-	$(CARGO) build --release --locked -p stella-cli
+	$(CARGO) build --release --locked -p stella-cli -p stella-core
 
 ## A real scan on the embedded defaults: import the shipped advisories, scan the demo SBOM
 ## with --fail-on, then under the prod-gate policy with two VEX documents, in production.
@@ -26,6 +26,11 @@ demo: build
 	  --vex config/policies/vex/demo.openvex.json --vex config/policies/vex/demo.cdx-vex.json \
 	  --namespace shop --namespace-label env=prod; \
 	  rc=$$?; echo "stella exit code: $$rc"; test $$rc -eq 1
+
+## The core server on the embedded defaults: stella-core on a free loopback port, a
+## token, the demo SBOM scanned through the server, the quota.
+server-demo: build
+	bash e2e/server-demo.sh $(TARGET_DIR)
 
 ## Feedser on the real sample (../shared/feeds-sample, nine sources): sync, merge, show a
 ## four-source advisory, export, then scan the demo SBOM against the merged snapshot.
