@@ -5,7 +5,10 @@
 mod server_run;
 
 use chrono::{Timelike, Utc};
-use server_run::{CLIENT_ID, CLIENT_SECRET, Server, client, demo_sbom, repo, token, token_with};
+use server_run::{
+    CLIENT_ID, CLIENT_SECRET, Server, client, demo_sbom, queue_scan, repo, scan_record, token,
+    token_with,
+};
 
 /// Seconds from `now` to the next UTC midnight.
 fn to_midnight() -> i64 {
@@ -211,16 +214,7 @@ async fn queued_scans_stream_their_progress_and_keep_the_report() {
     let server = Server::start(&["--runners", "1"]);
     let http = client();
     let token = token(&http, &server).await;
-    let r = http
-        .post(server.url("/api/v1/scan?async=true&namespace=shop"))
-        .bearer_auth(&token)
-        .body(demo_sbom())
-        .send()
-        .await
-        .expect("scan");
-    assert_eq!(r.status(), 202);
-    let accepted: serde_json::Value = r.json().await.expect("json");
-    let id = accepted["id"].as_str().expect("id").to_owned();
+    let id = queue_scan(&http, &server, &token, "&namespace=shop").await;
     // NDJSON (the default): one event per line, ending with done.
     let text = http
         .get(server.url(&format!("/api/v1/scan/{id}/events")))
@@ -262,15 +256,7 @@ async fn queued_scans_stream_their_progress_and_keep_the_report() {
         sse.contains("event: queued") && sse.contains("event: done"),
         "{sse}"
     );
-    let record: serde_json::Value = http
-        .get(server.url(&format!("/api/v1/scan/{id}")))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .expect("get")
-        .json()
-        .await
-        .expect("json");
+    let record = scan_record(&http, &server, &token, &id).await;
     assert_eq!(record["status"], "done");
     assert_eq!(record["report"]["verdict"]["status"], "warn");
     // Unknown ids are 404.

@@ -6,11 +6,11 @@ mod redis_server;
 mod server_run;
 
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{Timelike, Utc};
 use redis_server::RedisServer;
-use server_run::{Server, client, demo_sbom, token};
+use server_run::{Server, client, demo_sbom, queue_scan, token, wait_for_status};
 
 async fn scan(http: &reqwest::Client, server: &Server, token: &str) -> reqwest::Response {
     http.post(server.url("/api/v1/scan"))
@@ -151,22 +151,6 @@ fn runner(redis: &RedisServer, db: &std::path::Path, extra: &[&str]) -> (Child, 
     (child, dir)
 }
 
-async fn record(
-    http: &reqwest::Client,
-    server: &Server,
-    token: &str,
-    id: &str,
-) -> serde_json::Value {
-    http.get(server.url(&format!("/api/v1/scan/{id}")))
-        .bearer_auth(token)
-        .send()
-        .await
-        .expect("get")
-        .json()
-        .await
-        .expect("json")
-}
-
 /// The events of a finished scan (the stream ends after `done` or `failed`).
 async fn events(
     http: &reqwest::Client,
@@ -198,47 +182,30 @@ async fn a_runner_killed_mid_job_leaves_it_to_another_runner() {
     let token = token(&http, &server).await;
     // Runner A pauses 30 s inside every job: it will be killed in there.
     let (mut a, _a_dir) = runner(&redis, &db, &["--fault-job-delay-ms", "30000"]);
-    let r = http
-        .post(server.url("/api/v1/scan?async=true"))
-        .bearer_auth(&token)
-        .body(demo_sbom())
-        .send()
-        .await
-        .expect("scan");
-    assert_eq!(r.status(), 202);
-    let id = r.json::<serde_json::Value>().await.expect("json")["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let id = queue_scan(&http, &server, &token, "").await;
     // Wait until A has started the job.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let rec = record(&http, &server, &token, &id).await;
-        if rec["status"] == "running" {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "runner A never started the job: {rec}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for_status(
+        &http,
+        &server,
+        &token,
+        &id,
+        &["running"],
+        Duration::from_secs(30),
+    )
+    .await;
     a.kill().expect("kill runner A");
     a.wait().expect("reap runner A");
     // Runner B takes the job over once it has been idle past the claim timeout.
     let (mut b, _b_dir) = runner(&redis, &db, &[]);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let rec = loop {
-        let rec = record(&http, &server, &token, &id).await;
-        if rec["status"] == "done" || rec["status"] == "failed" {
-            break rec;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "job not completed by runner B: {rec}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let rec = wait_for_status(
+        &http,
+        &server,
+        &token,
+        &id,
+        &["done", "failed"],
+        Duration::from_secs(60),
+    )
+    .await;
     let _ = b.kill();
     let _ = b.wait();
     assert_eq!(rec["status"], "done", "{rec}");

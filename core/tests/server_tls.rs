@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use server_run::{Server, client, demo_sbom, token};
+use server_run::{Server, client, queue_scan, scan_record, token, wait_for_status};
 
 /// A CA and a P-256 server certificate it signed for 127.0.0.1 and localhost, written
 /// to `dir`: (CA certificate, server certificate, server key).
@@ -111,35 +111,16 @@ async fn sigterm_lets_a_running_job_finish() {
     let server = Server::start(&["--runners", "1", "--fault-job-delay-ms", "2000"]);
     let http = client();
     let first = token(&http, &server).await;
-    let r = http
-        .post(server.url("/api/v1/scan?async=true"))
-        .bearer_auth(&first)
-        .body(demo_sbom())
-        .send()
-        .await
-        .expect("scan");
-    assert_eq!(r.status(), 202);
-    let id = r.json::<serde_json::Value>().await.expect("json")["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let rec: serde_json::Value = http
-            .get(server.url(&format!("/api/v1/scan/{id}")))
-            .bearer_auth(&first)
-            .send()
-            .await
-            .expect("get")
-            .json()
-            .await
-            .expect("json");
-        if rec["status"] == "running" {
-            break;
-        }
-        assert!(Instant::now() < deadline, "job never started: {rec}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let id = queue_scan(&http, &server, &first, "").await;
+    wait_for_status(
+        &http,
+        &server,
+        &first,
+        &id,
+        &["running"],
+        Duration::from_secs(20),
+    )
+    .await;
     let mut server = server;
     let status = server.terminate();
     assert!(status.success(), "{status:?}");
@@ -148,15 +129,7 @@ async fn sigterm_lets_a_running_job_finish() {
     // Restarted on the same data directory: the job finished before the exit.
     let server = Server::start_in(dir, &["--runners", "0"]);
     let second = token(&http, &server).await;
-    let rec: serde_json::Value = http
-        .get(server.url(&format!("/api/v1/scan/{id}")))
-        .bearer_auth(&second)
-        .send()
-        .await
-        .expect("get")
-        .json()
-        .await
-        .expect("json");
+    let rec = scan_record(&http, &server, &second, &id).await;
     assert_eq!(rec["status"], "done", "{rec}");
     assert_eq!(rec["attempts"], 1);
 }

@@ -146,15 +146,15 @@ impl ScanService {
                         manifest.layers.len()
                     ),
                 );
-                // Decoding fragments and running analyzers is CPU work.
-                let built = tokio::task::block_in_place(|| {
-                    tokio::runtime::Handle::current().block_on(load_and_compose(
-                        self.layers.as_ref(),
-                        &manifest,
-                        &self.analyzers,
-                        &self.fragment_limits,
-                    ))
-                })
+                // load_and_compose moves its CPU work (decoding, analyzers) off the
+                // async workers itself.
+                let built = load_and_compose(
+                    self.layers.as_ref(),
+                    &manifest,
+                    &self.analyzers,
+                    &self.fragment_limits,
+                )
+                .await
                 .map_err(compose_failure)?;
                 (SbomFormat::CycloneDx, built.sbom)
             }

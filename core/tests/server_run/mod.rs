@@ -169,3 +169,62 @@ pub async fn token_with(http: &reqwest::Client, server: &Server, scope: Option<&
         .expect("access_token")
         .to_owned()
 }
+
+/// Queues a scan of the demo SBOM (`POST /scan?async=true&QUERY`); returns its id.
+pub async fn queue_scan(
+    http: &reqwest::Client,
+    server: &Server,
+    token: &str,
+    query: &str,
+) -> String {
+    let r = http
+        .post(server.url(&format!("/api/v1/scan?async=true{query}")))
+        .bearer_auth(token)
+        .body(demo_sbom())
+        .send()
+        .await
+        .expect("scan");
+    assert_eq!(r.status(), 202);
+    let accepted: serde_json::Value = r.json().await.expect("json");
+    accepted["id"].as_str().expect("id").to_owned()
+}
+
+/// The scan's record (`GET /scan/{id}`).
+pub async fn scan_record(
+    http: &reqwest::Client,
+    server: &Server,
+    token: &str,
+    id: &str,
+) -> serde_json::Value {
+    http.get(server.url(&format!("/api/v1/scan/{id}")))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json")
+}
+
+/// Polls the scan's record until its status is one of `statuses` (panics after `limit`).
+pub async fn wait_for_status(
+    http: &reqwest::Client,
+    server: &Server,
+    token: &str,
+    id: &str,
+    statuses: &[&str],
+    limit: Duration,
+) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        let rec = scan_record(http, server, token, id).await;
+        if statuses.iter().any(|s| rec["status"] == *s) {
+            return rec;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "scan never reached {statuses:?}: {rec}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
