@@ -97,14 +97,11 @@ pub async fn put(
     let compiled = compile(&body).map_err(|e| ApiError::bad_request("invalid_policy", e))?;
     let scanner = state.scanner.clone();
     let actor = caller.subject().to_owned();
-    let stored = tokio::task::spawn_blocking(move || {
-        scanner
-            .policy
-            .put(compiled.document().clone(), Some(&actor), Utc::now())
-    })
-    .await
-    .map_err(join_error)?
-    .map_err(change_error)?;
+    let stored =
+        tokio::task::spawn_blocking(move || scanner.policy.put(compiled, Some(&actor), Utc::now()))
+            .await
+            .map_err(join_error)?
+            .map_err(change_error)?;
     tracing::info!(version = stored.version, digest = %stored.digest, actor = caller.subject(), "policy stored");
     Ok(Json(PolicyView {
         version: Some(stored.version),

@@ -292,7 +292,9 @@ pub async fn events(
         .into_response())
 }
 
-/// The record's events from the first, polling for new ones until the scan ends.
+/// The record's events from the first, polling for new ones until the scan ends. The
+/// stores write the `done` / `failed` event in the same step as the final status, so
+/// the events alone say when to stop (no record reads while polling).
 fn event_stream(state: AppState, id: String) -> impl Stream<Item = ScanEvent> + Send {
     struct Cursor {
         state: AppState,
@@ -312,22 +314,16 @@ fn event_stream(state: AppState, id: String) -> impl Stream<Item = ScanEvent> + 
         loop {
             if let Some(e) = c.pending.pop_front() {
                 c.after = e.seq;
+                c.finished = e.kind == "done" || e.kind == "failed";
                 return Some((e, c));
             }
             if c.finished {
                 return None;
             }
-            let record = c.state.records.get(&c.id).await.ok().flatten();
-            let done = record.as_ref().is_none_or(|r| r.status.is_final());
             match c.state.records.events_since(&c.id, c.after).await {
                 Ok(events) if !events.is_empty() => c.pending.extend(events),
-                Ok(_) if done => return None,
                 Ok(_) => tokio::time::sleep(EVENT_POLL).await,
                 Err(_) => return None,
-            }
-            // A final status read before the last events arrived: drain them, then stop.
-            if done {
-                c.finished = true;
             }
         }
     })

@@ -11,7 +11,6 @@ use chrono::{DateTime, Utc};
 
 use crate::policy::compiled::{CompiledPolicy, PolicyError};
 use crate::policy::context::ScanContext;
-use crate::policy::document::PolicyDocument;
 use crate::policy::evaluate::KnownExploited;
 use crate::policy::generated;
 use crate::policy::kev::KevCatalog;
@@ -171,18 +170,22 @@ impl PolicyService {
         self.store.current()
     }
 
-    /// Compiles and stores a new policy version, which becomes active.
+    /// Stores a compiled policy as the next version, which becomes active.
     pub fn put(
         &self,
-        document: PolicyDocument,
+        compiled: CompiledPolicy,
         actor: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<StoredPolicy, PolicyChangeError> {
-        let compiled = CompiledPolicy::compile(document)?;
         let stored = self
             .store
             .put(compiled.document(), compiled.digest(), actor, now)?;
-        self.refresh()?;
+        let current = self.active();
+        self.set_active(ActivePolicy {
+            policy: Arc::new(compiled),
+            version: Some(stored.version),
+            mutes: current.mutes.clone(),
+        });
         Ok(stored)
     }
 
@@ -200,7 +203,7 @@ impl PolicyService {
     ) -> Result<StoredMute, PolicyChangeError> {
         MuteSet::compile([rule.clone()])?;
         let stored = self.store.add_mute(&rule, actor, now)?;
-        self.refresh()?;
+        self.refresh_mutes()?;
         Ok(stored)
     }
 
@@ -213,7 +216,7 @@ impl PolicyService {
     ) -> Result<Option<MuteRule>, PolicyChangeError> {
         let removed = self.store.remove_mute(id, actor, now)?;
         if removed.is_some() {
-            self.refresh()?;
+            self.refresh_mutes()?;
         }
         Ok(removed)
     }
@@ -226,10 +229,20 @@ impl PolicyService {
         self.store.audit(limit)
     }
 
-    fn refresh(&self) -> Result<(), PolicyChangeError> {
-        let active = Self::compile_active(&self.store)?;
-        *self.active.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(active);
+    /// Recompiles the API mutes after a change; the compiled policy is kept.
+    fn refresh_mutes(&self) -> Result<(), PolicyChangeError> {
+        let mutes = compile_mutes(&self.store.mutes()?)?;
+        let current = self.active();
+        self.set_active(ActivePolicy {
+            policy: current.policy.clone(),
+            version: current.version,
+            mutes,
+        });
         Ok(())
+    }
+
+    fn set_active(&self, active: ActivePolicy) {
+        *self.active.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(active);
     }
 }
 
