@@ -10,7 +10,7 @@ SHARED ?= ../shared
 .PHONY: build demo server-demo feeds-demo test lint fuzz-build bench sample-db clean
 
 build:
-	$(CARGO) build --release --locked -p stella-cli -p stella-core
+	$(CARGO) build --release --locked -p stella-cli -p stella-server
 
 ## A real scan on the embedded defaults: import the shipped advisories, scan the demo SBOM
 ## with --fail-on, then under the prod-gate policy with two VEX documents, in production.
@@ -27,7 +27,7 @@ demo: build
 	  --namespace shop --namespace-label env=prod; \
 	  rc=$$?; echo "stella exit code: $$rc"; test $$rc -eq 1
 
-## The core server on the embedded defaults: stella-core on a free loopback port, a
+## The core server on the embedded defaults: stella-server on a free loopback port, a
 ## token, the demo SBOM scanned through the server, the quota.
 server-demo: build
 	bash e2e/server-demo.sh $(TARGET_DIR)

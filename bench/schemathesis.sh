@@ -1,19 +1,19 @@
 #!/usr/bin/env bash
 # Schemathesis against the committed OpenAPI document (docs/openapi.json): a fresh
-# stella-core (embedded stores, demo advisory DB, one bootstrap client), every check,
+# stella-server (embedded stores, demo advisory DB, one bootstrap client), every check,
 # a bounded number of examples per operation. Goal: no 5xx, no schema violation.
 # Prints schemathesis' summary; the exit code is schemathesis' own.
 #
 # Knobs: ST_MAX_EXAMPLES (per operation, default 50), ST_SEED (default 1),
 #        ST_VENV (default /var/tmp/schemathesis-venv), ST_VERSION (default 4.32.5).
 source "$(dirname "$0")/common.sh"
-CORE="$TARGET_DIR/release/stella-core"
+CORE="$TARGET_DIR/release/stella-server"
 VENV="${ST_VENV:-/var/tmp/schemathesis-venv}"
 ST_VERSION="${ST_VERSION:-4.32.5}"
 OUT="$WORK/schemathesis"
 rm -rf "$OUT" && mkdir -p "$OUT/data"
 
-(cd "$ROOT" && cargo build --release --locked -p stella-core -p stella-cli --bin stella-core --bin stella)
+(cd "$ROOT" && cargo build --release --locked -p stella-server -p stella-cli --bin stella-server --bin stella)
 if ! "$VENV/bin/schemathesis" --version 2>/dev/null | grep -q "$ST_VERSION"; then
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q "schemathesis==$ST_VERSION"
@@ -37,7 +37,7 @@ for _ in $(seq 100); do
   [ -n "$ADDR" ] && break
   sleep 0.1
 done
-[ -n "$ADDR" ] || { echo "stella-core did not start:" >&2; cat "$OUT/core.log" >&2; exit 1; }
+[ -n "$ADDR" ] || { echo "stella-server did not start:" >&2; cat "$OUT/core.log" >&2; exit 1; }
 TOKEN=$(curl -sf -d grant_type=client_credentials -d client_id=st \
   -d client_secret=st-secret-0123456789 "http://$ADDR/connect/token" |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')

@@ -9,14 +9,14 @@
 # Knobs: BENCH_DURATION (seconds per measurement, default 10),
 #        BENCH_CONCURRENCY (default "1 4 16 64"), BENCH_MODES (default "embedded redis").
 source "$(dirname "$0")/common.sh"
-CORE="$TARGET_DIR/release/stella-core"
+CORE="$TARGET_DIR/release/stella-server"
 DURATION="${BENCH_DURATION:-10}"
 LEVELS="${BENCH_CONCURRENCY:-1 4 16 64}"
 MODES="${BENCH_MODES:-embedded redis}"
 OUT="$WORK/server-load"
 rm -rf "$OUT" && mkdir -p "$OUT"
 
-(cd "$ROOT" && cargo build --release --locked -p stella-core -p stella-cli --bin stella-core --bin stella)
+(cd "$ROOT" && cargo build --release --locked -p stella-server -p stella-cli --bin stella-server --bin stella)
 for tool in wrk hey redis-server curl; do
   command -v "$tool" >/dev/null 2>&1 || {
     [ "$(id -u)" = 0 ] || { echo "missing $tool (apt-get install wrk hey redis-server curl)" >&2; exit 2; }
@@ -81,7 +81,7 @@ start_server() { # mode -> sets ADDR, TOKEN, DATA
     [ -n "$ADDR" ] && break
     sleep 0.1
   done
-  [ -n "$ADDR" ] || { echo "stella-core did not start:" >&2; cat "$OUT/core-$mode.log" >&2; exit 1; }
+  [ -n "$ADDR" ] || { echo "stella-server did not start:" >&2; cat "$OUT/core-$mode.log" >&2; exit 1; }
   TOKEN=$(curl -sf -d grant_type=client_credentials -d client_id=bench \
     -d client_secret=bench-secret-0123456789 "http://$ADDR/connect/token" |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
@@ -128,7 +128,7 @@ dur = max((float(r[7]) + float(r[0]) for r in rows), default=1)
 print(f"requests={len(ms)} rps={len(ms) / dur:.1f} p50={q(50):.2f} p95={q(95):.2f} p99={q(99):.2f} max={ms[-1] if ms else 0:.2f} status={codes}")'
 }
 
-# CPU seconds (user + system) stella-core has used so far: with the machine shared,
+# CPU seconds (user + system) stella-server has used so far: with the machine shared,
 # CPU per request is a steadier figure than requests/s.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$CORE_PID/stat"; }
 cpu_ms_per() { # ticks-before ticks-after requests
@@ -142,7 +142,7 @@ field() { sed -n "s/.*\b$1=\([^ ]*\).*/\1/p" <<<"$2"; }
 
 for mode in $MODES; do
   start_server "$mode"
-  echo "== $mode: stella-core on $ADDR"
+  echo "== $mode: stella-server on $ADDR"
   probe=$(curl -s -o "$OUT/scan-probe.json" -w '%{http_code}' -H "Authorization: Bearer $TOKEN" \
     -H 'content-type: application/json' --data-binary @"$sbom" "http://$ADDR/api/v1/scan")
   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("probe scan: HTTP %s, %d findings, verdict %s" % (sys.argv[2], len(d.get("findings", [])), d.get("verdict", {}).get("status")))' \
@@ -174,5 +174,5 @@ done
 
 echo
 echo "Server load on $(nproc) cores, $DURATION s per row (client and server share the machine;"
-echo "load average before: $LOAD0; cpu_ms/req = stella-core user+system CPU per request):"
+echo "load average before: $LOAD0; cpu_ms/req = stella-server user+system CPU per request):"
 column -t -s $'\t' "$summary"

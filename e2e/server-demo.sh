@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # The core server on the embedded defaults (no Redis, no other server): start
-# stella-core on a free loopback port with the demo advisories, get a token with the
+# stella-server on a free loopback port with the demo advisories, get a token with the
 # client-credentials grant, scan the demo SBOM through the server, show the quota.
 #   usage: e2e/server-demo.sh TARGET_DIR   (where the release binaries are)
 set -euo pipefail
 target="${1:?target dir}"
 stella="$target/release/stella"
-core="$target/release/stella-core"
+core="$target/release/stella-server"
 work="$target/demo/server"
 rm -rf "$work" && mkdir -p "$work"
 "$stella" db import --db "$work/advisories.db" data/demo/advisories >/dev/null
@@ -21,9 +21,9 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 addr="$(sed -n 's/^listening on //p' "$work/stdout")"
-[ -n "$addr" ] || { cat "$work/server.log"; echo "stella-core did not start" >&2; exit 1; }
+[ -n "$addr" ] || { cat "$work/server.log"; echo "stella-server did not start" >&2; exit 1; }
 export STELLA_SERVER="http://$addr"
-echo "stella-core listening on $STELLA_SERVER (embedded stores in $work)"
+echo "stella-server listening on $STELLA_SERVER (embedded stores in $work)"
 
 STELLA_TOKEN="$("$stella" token request --client-id demo-pipeline --client-secret "$secret")"
 export STELLA_TOKEN
@@ -37,4 +37,4 @@ echo "stella exit code: $rc (0 pass/warn, 1 fail)"
 curl -fsS "$STELLA_SERVER/readyz"; echo
 kill -TERM $pid
 wait $pid
-echo "stella-core stopped cleanly"
+echo "stella-server stopped cleanly"

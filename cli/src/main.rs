@@ -6,7 +6,7 @@
 mod cmd;
 mod paths;
 mod progress;
-mod remote;
+mod server_client;
 
 use std::process::ExitCode;
 
@@ -61,10 +61,10 @@ enum Command {
     /// Feedser: sync advisory feeds, merge, export snapshots and offline kits.
     #[command(subcommand)]
     Feeds(cmd::feeds::FeedsCommand),
-    /// Tokens for a stella-core server: client credentials, offline tokens.
+    /// Tokens for a stella-server: client credentials, offline tokens.
     #[command(subcommand)]
     Token(cmd::token::TokenCommand),
-    /// Your daily scan quota on a stella-core server.
+    /// Your daily scan quota on a stella-server.
     Quota(cmd::quota::QuotaArgs),
 }
 
@@ -84,7 +84,7 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
             eprintln!("stella: error: {err:#}");
-            ExitCode::from(remote::exit_code_of(&err))
+            ExitCode::from(server_client::exit_code_of(&err))
         }
     }
 }

@@ -1,9 +1,9 @@
-//! `stella` as a client of a real `stella-core` server: tokens, quota, SBOM scans and
+//! `stella` as a client of a real `stella-server` server: tokens, quota, SBOM scans and
 //! the delta-SBOM protocol on the real OCI test image, each checked against a local
 //! scan of the same input on the same advisory DB.
 //!
 //! The server binary belongs to another package, so Cargo does not build it for this
-//! test: [`server_binary`] runs `cargo build -p stella-core --bin stella-core` once
+//! test: [`server_binary`] runs `cargo build -p stella-server --bin stella-server` once
 //! (a no-op when it is current) into this test's own target directory.
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -20,7 +20,7 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// `stella-core`, next to `stella` in the target directory, built if needed.
+/// `stella-server`, next to `stella` in the target directory, built if needed.
 fn server_binary() -> &'static PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
@@ -28,12 +28,12 @@ fn server_binary() -> &'static PathBuf {
         let profile_dir = stella.parent().expect("bin dir").to_path_buf();
         let target = profile_dir.parent().expect("target dir");
         let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-        cmd.args(["build", "-p", "stella-core", "--bin", "stella-core"])
+        cmd.args(["build", "-p", "stella-server", "--bin", "stella-server"])
             .current_dir(repo())
             .env("CARGO_TARGET_DIR", target);
         // Cargo gives a test the variables of its own package (CARGO_PKG_*,
         // CARGO_MANIFEST_DIR, ...): build scripts that watch them would rebuild
-        // stella-core on every run, so the nested build gets a shell's environment.
+        // stella-server on every run, so the nested build gets a shell's environment.
         let keep = ["CARGO_HOME", "CARGO_INCREMENTAL", "CARGO_TARGET_DIR"];
         for (name, _) in std::env::vars_os() {
             let Some(name) = name.to_str() else { continue };
@@ -55,8 +55,8 @@ fn server_binary() -> &'static PathBuf {
             cmd.arg("--release");
         }
         let status = cmd.status().expect("run cargo build");
-        assert!(status.success(), "building stella-core failed");
-        let bin = profile_dir.join("stella-core");
+        assert!(status.success(), "building stella-server failed");
+        let bin = profile_dir.join("stella-server");
         assert!(bin.is_file(), "{} missing", bin.display());
         bin
     })
@@ -94,7 +94,7 @@ impl Server {
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
-            .expect("start stella-core");
+            .expect("start stella-server");
         let mut line = String::new();
         BufReader::new(child.stdout.take().expect("stdout"))
             .read_line(&mut line)
@@ -102,7 +102,7 @@ impl Server {
         let addr = line
             .trim()
             .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("stella-core did not start: {line:?}"))
+            .unwrap_or_else(|| panic!("stella-server did not start: {line:?}"))
             .to_owned();
         Server {
             child,

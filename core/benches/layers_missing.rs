@@ -9,8 +9,8 @@ mod redis_server;
 
 use std::time::{Duration, Instant};
 
-use stella_core::layers::LayerStore;
-use stella_core::layers::redis::RedisLayerStore;
+use stella_core::delta::LayerStore;
+use stella_core::delta::redis::RedisLayerStore;
 
 const STORED: u32 = 10_000;
 const CALLS: usize = 10_000;

@@ -8,11 +8,11 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use stella_core::advisory_db::AdvisoryDb;
 use stella_core::ecosystem::{Ecosystem, normalise_name};
 use stella_core::import::{ImportLimits, discover, import};
 use stella_core::matcher::match_sbom;
 use stella_core::sbom::{Component, Purl, Sbom};
-use stella_core::store::AdvisoryDb;
 
 fn sample_db(path: &std::path::Path) -> AdvisoryDb {
     let s = shared_data::dir();

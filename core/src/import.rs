@@ -9,7 +9,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use crate::advisory::osv::{OsvLimits, parse_file_bytes};
-use crate::store::{AdvisoryDb, PreparedRecord, StoreError, UpsertOutcome};
+use crate::advisory_db::{AdvisoryDb, AdvisoryDbError, PreparedRecord, UpsertOutcome};
 
 /// Limits on what one import reads.
 #[derive(Debug, Clone)]
@@ -70,7 +70,7 @@ pub enum ImportError {
     },
     /// Writing to the DB failed.
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Store(#[from] AdvisoryDbError),
 }
 
 /// A document found by walking the inputs, not yet read.

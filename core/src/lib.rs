@@ -1,13 +1,20 @@
-//! StellaOps core: the SBOM-first scan pipeline and its domain.
+//! StellaOps core: the SBOM-first scan pipeline and its domain, as a library (no HTTP
+//! server, no binary).
 //!
-//! Data flow: an SBOM ([`sbom`]) is matched ([`matcher`]) against the advisory
-//! snapshot ([`store`], filled from OSV records in [`advisory`]) using per-ecosystem
-//! version semantics ([`version`]); findings get a verdict ([`verdict`]) and are
-//! rendered ([`report`]). [`scan`] wires these together for callers.
+//! Data flow: an SBOM ([`sbom`]), or one built from an image ([`inventory`]), is
+//! matched ([`matcher`]) against the advisory snapshot ([`advisory_db`], filled from
+//! OSV records in [`advisory`] or by [`feedser`]) using per-ecosystem version
+//! semantics ([`version`]); findings get a verdict under a policy ([`policy`],
+//! [`verdict`]) and are rendered ([`report`]). [`pipeline`] wires these together for
+//! callers. The server's domain lives here too: [`identity`], [`quota`], the job
+//! [`queue`], [`scan_records`] and the delta-SBOM layer protocol ([`delta`]).
+//!
+//! Stores: SQLite always; Redis adapters behind the `redis` feature, the MongoDB feed
+//! store behind `mongo`.
 
 pub mod advisory;
-#[cfg(feature = "server")]
-pub mod api;
+pub mod advisory_db;
+pub mod delta;
 pub mod ecosystem;
 pub mod feedser;
 mod hex;
@@ -15,16 +22,13 @@ pub mod identity;
 pub mod import;
 pub mod inventory;
 mod json_depth;
-pub mod layers;
 pub mod matcher;
+pub mod pipeline;
 pub mod policy;
 pub mod queue;
 pub mod quota;
 pub mod report;
 pub mod sbom;
-pub mod scan;
-#[cfg(feature = "server")]
-pub mod server;
-pub mod store;
+pub mod scan_records;
 pub mod verdict;
 pub mod version;

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use stella_core::advisory::canonical::{CanonicalAdvisory, sha256_hex};
+use stella_core::advisory_db::AdvisoryDb;
 use stella_core::feedser::connectors::{alpine, debian, nodejs_wg, nvd, osv, rustsec};
 use stella_core::feedser::export::{self, ExportOptions, Layout};
 use stella_core::feedser::kit::{self, ImportOptions, KitError, KitLimits};
@@ -16,7 +17,6 @@ use stella_core::feedser::merge::{Precedence, build};
 use stella_core::feedser::{Source, SourceRecord};
 use stella_core::matcher::match_sbom;
 use stella_core::sbom::{Component, Purl, Sbom};
-use stella_core::store::AdvisoryDb;
 
 /// Every record of the sample, each folder read by its connector.
 fn sample_records() -> Vec<SourceRecord> {

@@ -7,8 +7,8 @@ mod shared_data;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use stella_core::advisory_db::AdvisoryDb;
 use stella_core::import::{ImportLimits, Source, discover, import};
-use stella_core::store::AdvisoryDb;
 
 fn osv_inputs() -> Vec<PathBuf> {
     let s = shared_data::dir();

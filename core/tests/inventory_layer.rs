@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use proptest::prelude::*;
-use stella_core::inventory::layer::{Compression, FileSystem, LayerError, LayerLimits};
+use stella_core::inventory::layer_tar::{Compression, FileSystem, LayerError, LayerLimits};
 use tar::{EntryType, Header};
 
 /// A tar entry to build.

@@ -4,7 +4,7 @@ mod oci_layout;
 
 use oci_layout::{gzip, sha, tagged, tar_of, with, write_blob, write_image, write_index};
 use serde_json::json;
-use stella_core::inventory::layer::LayerLimits;
+use stella_core::inventory::layer_tar::LayerLimits;
 use stella_core::inventory::source::{self, SourceError, build_file_system};
 use tar::{EntryType, Header};
 

@@ -7,16 +7,16 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use proptest::prelude::*;
 use serde::Serialize;
-use stella_core::inventory::layer::{
-    Compression, LayerExtract, LayerLimits, LayerStats, read_layer,
-};
-use stella_core::layers::fragment::{
+use stella_core::delta::fragment::{
     FORMAT_VERSION, FragmentError, FragmentLimits, MAGIC, decode_checked, decode_fragment,
     encode_fragment, peek_selection,
 };
-use stella_core::layers::manifest::{
+use stella_core::delta::manifest::{
     LayerManifest, ManifestError, ManifestLimits, SCHEMA, is_layer_manifest, validate_digest,
     validate_digests,
+};
+use stella_core::inventory::layer_tar::{
+    Compression, LayerExtract, LayerLimits, LayerStats, read_layer,
 };
 
 const SEL: &str = "stella-core/test:dpkg,npm";

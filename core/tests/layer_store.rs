@@ -5,9 +5,9 @@ mod redis_server;
 
 use std::sync::Arc;
 
-use stella_core::layers::redis::RedisLayerStore;
-use stella_core::layers::sqlite::SqliteLayerStore;
-use stella_core::layers::{LayerStore, LayerStoreError};
+use stella_core::delta::redis::RedisLayerStore;
+use stella_core::delta::sqlite::SqliteLayerStore;
+use stella_core::delta::{LayerStore, LayerStoreError};
 
 /// A valid digest made from a number.
 fn d(n: u32) -> String {

@@ -12,17 +12,17 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 
+use stella_core::delta::client::{fragments_for, manifest_of};
+use stella_core::delta::fragment::decode_checked;
+use stella_core::delta::redis::RedisLayerStore;
+use stella_core::delta::sqlite::SqliteLayerStore;
+use stella_core::delta::{
+    ComposeError, FragmentLimits, LayerStore, compose_image, load_and_compose, selection_id,
+};
 use stella_core::inventory::analyzer::{self, Analyzer};
 use stella_core::inventory::builder::{BuildOptions, BuildOutcome, build};
 use stella_core::inventory::source::{
     self, ImageMetadata, ImageSource, LayerData, LayerInfo, SourceError,
-};
-use stella_core::layers::client::{fragments_for, manifest_of};
-use stella_core::layers::fragment::decode_checked;
-use stella_core::layers::redis::RedisLayerStore;
-use stella_core::layers::sqlite::SqliteLayerStore;
-use stella_core::layers::{
-    ComposeError, FragmentLimits, LayerStore, compose_image, load_and_compose, selection_id,
 };
 
 /// The image's cache directory (built on first use; cached across runs).
@@ -370,9 +370,9 @@ fn manifest_of_reads_no_layer() {
     assert_eq!(m.image.digest, image.metadata().manifest_digest);
     assert_eq!(m.image.platform.as_deref(), Some("linux/amd64"));
     // What the CLI would post parses back on the server.
-    let parsed = stella_core::layers::LayerManifest::parse(
+    let parsed = stella_core::delta::LayerManifest::parse(
         &m.to_json(),
-        &stella_core::layers::ManifestLimits::default(),
+        &stella_core::delta::ManifestLimits::default(),
     )
     .unwrap();
     assert_eq!(parsed, m);
@@ -387,7 +387,7 @@ fn a_dir_source_has_no_layer_digests() {
     assert!(
         matches!(
             err,
-            stella_core::layers::client::DeltaError::NoDigest { index: 0 }
+            stella_core::delta::client::DeltaError::NoDigest { index: 0 }
         ),
         "{err}"
     );

@@ -6,9 +6,9 @@ mod shared_data;
 
 use chrono::{DateTime, Utc};
 use stella_core::advisory::osv::{OsvLimits, parse_file_bytes};
+use stella_core::advisory_db::{AdvisoryDb, PreparedRecord};
 use stella_core::matcher::{Finding, match_sbom};
 use stella_core::sbom::{Component, Purl, Sbom};
-use stella_core::store::{AdvisoryDb, PreparedRecord};
 
 /// An in-memory DB holding the given sample files (paths under `feeds-sample/`).
 fn db_with(files: &[&str]) -> AdvisoryDb {

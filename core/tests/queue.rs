@@ -11,10 +11,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::Utc;
 use redis_server::RedisServer;
-use stella_core::queue::records_redis::RedisScanStore;
 use stella_core::queue::redis::RedisQueue;
 use stella_core::queue::{
     Delivery, Job, JobError, JobHandler, JobQueue, MemoryQueue, QueueConfig, RunnerPool,
+};
+use stella_core::scan_records::redis::RedisScanStore;
+use stella_core::scan_records::{
     ScanRecord, ScanStatus, ScanStore, ScanStoreError, SqliteScanStore,
 };
 use tokio::time::Instant;
@@ -544,7 +546,7 @@ async fn redis_group_sees_earlier_jobs() {
 async fn store_suite(s: Arc<dyn ScanStore>) {
     let now = Utc::now();
     let mut rec = ScanRecord::queued("scan-a", now);
-    rec.events.push(stella_core::queue::ScanEvent {
+    rec.events.push(stella_core::scan_records::ScanEvent {
         seq: 99, // reassigned by the store
         at: now,
         kind: "queued".into(),

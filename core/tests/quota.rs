@@ -4,7 +4,7 @@
 //! Redis deletes a key whose EXPIREAT is in the past, so the Redis runs use days
 //! around the real clock (or in the future), never fixed dates in the past.
 
-#[cfg(feature = "server")]
+#[cfg(feature = "redis")]
 mod redis_server;
 
 use std::sync::Arc;
@@ -17,19 +17,19 @@ use stella_core::quota::{
 /// A backend under test; holds the Redis server alive while the test runs.
 struct Backend {
     quota: Arc<dyn QuotaStore>,
-    #[cfg(feature = "server")]
+    #[cfg(feature = "redis")]
     _server: Option<redis_server::RedisServer>,
 }
 
 fn memory() -> Backend {
     Backend {
         quota: Arc::new(MemoryQuota::new()),
-        #[cfg(feature = "server")]
+        #[cfg(feature = "redis")]
         _server: None,
     }
 }
 
-#[cfg(feature = "server")]
+#[cfg(feature = "redis")]
 async fn connection(url: &str) -> redis::aio::ConnectionManager {
     let client = redis::Client::open(url).expect("redis url");
     redis::aio::ConnectionManager::new(client)
@@ -38,12 +38,12 @@ async fn connection(url: &str) -> redis::aio::ConnectionManager {
 }
 
 /// A random key prefix, so tests stay apart on a shared `STELLA_TEST_REDIS_URL`.
-#[cfg(feature = "server")]
+#[cfg(feature = "redis")]
 fn prefix() -> String {
     format!("test-{}:", uuid::Uuid::new_v4().simple())
 }
 
-#[cfg(feature = "server")]
+#[cfg(feature = "redis")]
 async fn redis() -> Backend {
     let server = redis_server::RedisServer::start();
     let conn = connection(&server.url).await;
@@ -188,7 +188,7 @@ macro_rules! suite {
                 }
             )*
         }
-        #[cfg(feature = "server")]
+        #[cfg(feature = "redis")]
         mod on_redis {
             $(
                 #[tokio::test(flavor = "multi_thread")]
@@ -215,7 +215,7 @@ async fn memory_concurrent_clients_admit_exactly_the_limit() {
     concurrent_clients_admit_exactly_the_limit(vec![b.quota.clone()]).await;
 }
 
-#[cfg(feature = "server")]
+#[cfg(feature = "redis")]
 #[tokio::test(flavor = "multi_thread")]
 async fn redis_concurrent_clients_admit_exactly_the_limit() {
     let b = redis().await;
@@ -223,7 +223,7 @@ async fn redis_concurrent_clients_admit_exactly_the_limit() {
 }
 
 /// Two servers (two connection managers) sharing Redis share one count.
-#[cfg(feature = "server")]
+#[cfg(feature = "redis")]
 #[tokio::test(flavor = "multi_thread")]
 async fn redis_count_is_global_across_instances() {
     use stella_core::quota::RedisQuota;
@@ -246,7 +246,7 @@ async fn redis_count_is_global_across_instances() {
 
 /// The Redis key is `{prefix}quota:{subject}:{day}` and expires after the day's
 /// midnight (plus the grace), from the server's `now`.
-#[cfg(feature = "server")]
+#[cfg(feature = "redis")]
 #[tokio::test(flavor = "multi_thread")]
 async fn redis_key_expires_after_midnight() {
     use redis::AsyncCommands as _;

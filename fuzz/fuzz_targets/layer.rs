@@ -6,7 +6,7 @@
 //! cache decoder must give an error, not a panic.
 use libfuzzer_sys::fuzz_target;
 use stella_core::inventory::cache;
-use stella_core::inventory::layer::{FileSystem, LayerLimits, read_layer};
+use stella_core::inventory::layer_tar::{FileSystem, LayerLimits, read_layer};
 
 fuzz_target!(|data: &[u8]| {
     let limits = LayerLimits {

@@ -6,9 +6,9 @@
 use libfuzzer_sys::fuzz_target;
 use stella_core::inventory::analyzer;
 use stella_core::inventory::builder::build_from_extracts;
-use stella_core::inventory::layer::LayerLimits;
+use stella_core::inventory::layer_tar::LayerLimits;
 use stella_core::inventory::source::ImageMetadata;
-use stella_core::layers::fragment::{FragmentLimits, decode_checked, decode_fragment, encode_fragment};
+use stella_core::delta::fragment::{FragmentLimits, decode_checked, decode_fragment, encode_fragment};
 
 fuzz_target!(|data: &[u8]| {
     let limits = FragmentLimits {

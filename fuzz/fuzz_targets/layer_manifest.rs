@@ -3,7 +3,7 @@
 //! give a `ManifestError`, never a panic; a parsed manifest must serialise to JSON
 //! that parses back equal, and `is_layer_manifest` must recognise it.
 use libfuzzer_sys::fuzz_target;
-use stella_core::layers::manifest::{
+use stella_core::delta::manifest::{
     LayerManifest, ManifestLimits, is_layer_manifest, validate_digest, validate_digests,
 };
 

@@ -4,8 +4,8 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
+use stella_core::advisory_db::AdvisoryDb;
 use stella_core::import::{ImportLimits, discover, import};
-use stella_core::store::AdvisoryDb;
 
 use crate::paths::db_path;
 use crate::progress;

@@ -7,5 +7,4 @@ pub mod policy;
 pub mod quota;
 pub mod sbom;
 pub mod scan;
-pub mod server_scan;
 pub mod token;

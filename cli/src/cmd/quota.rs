@@ -1,10 +1,10 @@
-//! `stella quota`: the caller's daily scan quota on a stella-core server.
+//! `stella quota`: the caller's daily scan quota on a stella-server.
 
 use std::io::Write;
 
 use clap::{Args, ValueEnum};
 
-use crate::remote::ServerArgs;
+use crate::server_client::ServerArgs;
 
 /// How to print the quota.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -5,7 +5,7 @@ use std::io::Write;
 
 use clap::{Args, Subcommand, ValueEnum};
 
-use crate::remote::ServerArgs;
+use crate::server_client::ServerArgs;
 
 /// How to print a token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

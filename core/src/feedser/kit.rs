@@ -29,7 +29,7 @@ use super::export::{
     Layout, MANIFEST, MATCHER_DB, ManifestFile,
 };
 use crate::advisory::canonical::{CanonicalAdvisory, sha256_hex};
-use crate::store::AdvisoryDb;
+use crate::advisory_db::AdvisoryDb;
 
 /// Name of the signature file inside a kit.
 pub const SIGNATURE: &str = "manifest.sig";
@@ -330,7 +330,7 @@ pub enum KitError {
     },
     /// The matcher DB does not open as an advisory DB.
     #[error("matcher.db: {0}")]
-    MatcherDb(#[from] crate::store::StoreError),
+    MatcherDb(#[from] crate::advisory_db::AdvisoryDbError),
     /// Signing failed.
     #[error("signing failed: {reason}")]
     Sign {

@@ -13,7 +13,7 @@ use rusqlite::{Connection, params};
 
 use crate::advisory::canonical::{CanonicalAdvisory, CanonicalSeverity};
 use crate::advisory::osv::{Affected, OsvRecord, Package, SeverityEntry};
-use crate::store::{AdvisoryDb, PreparedRecord, StoreError};
+use crate::advisory_db::{AdvisoryDb, AdvisoryDbError, PreparedRecord};
 
 /// Records prepared and inserted per transaction (bounds memory on 300k advisories).
 const BATCH: usize = 2_000;
@@ -35,7 +35,7 @@ pub enum SnapshotError {
     },
     /// The advisory DB refused the records.
     #[error("matcher snapshot: {0}")]
-    Store(#[from] StoreError),
+    Store(#[from] AdvisoryDbError),
     /// The snapshot could not be put in place.
     #[error("matcher snapshot {path}: {source}")]
     Io {

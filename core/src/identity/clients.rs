@@ -11,7 +11,7 @@ use ring::pbkdf2;
 use ring::rand::{SecureRandom as _, SystemRandom};
 use serde::{Deserialize, Serialize};
 
-use super::store::{IdentityStore, StoreError};
+use super::store::{AdvisoryDbError, IdentityStore};
 use super::{Scope, ScopeError, Tier, TierError, Tiers, truncate};
 
 /// PBKDF2-HMAC-SHA256 iterations for new secrets.
@@ -133,7 +133,7 @@ pub fn authenticate(
     store: &dyn IdentityStore,
     id: &str,
     secret: &str,
-) -> Result<Option<ClientRecord>, StoreError> {
+) -> Result<Option<ClientRecord>, AdvisoryDbError> {
     let client = if validate_id(id).is_ok() {
         store.get_client(id)?
     } else {

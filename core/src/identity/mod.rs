@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 pub use clients::{BootstrapClient, ClientError, ClientRecord};
 pub use keys::{Jwk, Jwks, JwksError, KeyError, KeyRing, StoredKey};
-pub use store::{IdentityStore, SqliteIdentityStore, StoreError};
+pub use store::{AdvisoryDbError, IdentityStore, SqliteIdentityStore};
 pub use token::{Claims, IssuedToken, Issuer, TokenError, verify_with_jwks};
 
 /// What a token allows its bearer to do (OAuth2 scopes).
@@ -245,7 +245,7 @@ impl Identity {
 pub enum IdentityError {
     /// The identity store failed.
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Store(#[from] AdvisoryDbError),
     /// A signing key could not be generated or decoded.
     #[error(transparent)]
     Key(#[from] KeyError),

@@ -15,7 +15,7 @@ use super::keys::StoredKey;
 
 /// Why the identity store failed.
 #[derive(Debug, thiserror::Error)]
-pub enum StoreError {
+pub enum AdvisoryDbError {
     /// SQLite failed.
     #[error("identity store {path}: {source}")]
     Sqlite {
@@ -47,17 +47,17 @@ pub enum StoreError {
 /// Where identity state lives: the signing keys and the registered clients.
 pub trait IdentityStore: Send + Sync + std::fmt::Debug {
     /// All stored signing keys (any order; empty on first start).
-    fn load_keys(&self) -> Result<Vec<StoredKey>, StoreError>;
+    fn load_keys(&self) -> Result<Vec<StoredKey>, AdvisoryDbError>;
     /// Replaces the stored signing keys with `keys`, atomically.
-    fn save_keys(&self, keys: &[StoredKey]) -> Result<(), StoreError>;
+    fn save_keys(&self, keys: &[StoredKey]) -> Result<(), AdvisoryDbError>;
     /// The client with id `id`.
-    fn get_client(&self, id: &str) -> Result<Option<ClientRecord>, StoreError>;
+    fn get_client(&self, id: &str) -> Result<Option<ClientRecord>, AdvisoryDbError>;
     /// Inserts or replaces a client.
-    fn put_client(&self, client: &ClientRecord) -> Result<(), StoreError>;
+    fn put_client(&self, client: &ClientRecord) -> Result<(), AdvisoryDbError>;
     /// All clients, by id.
-    fn list_clients(&self) -> Result<Vec<ClientRecord>, StoreError>;
+    fn list_clients(&self) -> Result<Vec<ClientRecord>, AdvisoryDbError>;
     /// Deletes a client; whether it existed.
-    fn delete_client(&self, id: &str) -> Result<bool, StoreError>;
+    fn delete_client(&self, id: &str) -> Result<bool, AdvisoryDbError>;
 }
 
 /// An [`IdentityStore`] in one SQLite file (WAL mode).
@@ -82,8 +82,8 @@ CREATE TABLE IF NOT EXISTS clients (
 ) STRICT;
 ";
 
-fn sqlite(path: &str) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
-    move |source| StoreError::Sqlite {
+fn sqlite(path: &str) -> impl Fn(rusqlite::Error) -> AdvisoryDbError + '_ {
+    move |source| AdvisoryDbError::Sqlite {
         path: path.to_owned(),
         source,
     }
@@ -91,10 +91,10 @@ fn sqlite(path: &str) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
 
 impl SqliteIdentityStore {
     /// Opens (creating as needed) the store file at `path`.
-    pub fn open(path: &Path) -> Result<SqliteIdentityStore, StoreError> {
+    pub fn open(path: &Path) -> Result<SqliteIdentityStore, AdvisoryDbError> {
         let p = path.display().to_string();
         let conn = Connection::open(path).map_err(sqlite(&p))?;
-        restrict_permissions(path).map_err(|source| StoreError::Io {
+        restrict_permissions(path).map_err(|source| AdvisoryDbError::Io {
             path: p.clone(),
             source,
         })?;
@@ -102,7 +102,7 @@ impl SqliteIdentityStore {
     }
 
     /// A store in memory (tests, embedded mode without persistence).
-    pub fn open_in_memory() -> Result<SqliteIdentityStore, StoreError> {
+    pub fn open_in_memory() -> Result<SqliteIdentityStore, AdvisoryDbError> {
         let p = ":memory:".to_owned();
         let conn = Connection::open_in_memory().map_err(sqlite(&p))?;
         Self::init(conn, p)
@@ -113,7 +113,7 @@ impl SqliteIdentityStore {
         &self.path
     }
 
-    fn init(conn: Connection, path: String) -> Result<SqliteIdentityStore, StoreError> {
+    fn init(conn: Connection, path: String) -> Result<SqliteIdentityStore, AdvisoryDbError> {
         // WAL: token issue reads never wait for a client registration; the busy timeout
         // makes a second process (an admin CLI) wait instead of failing.
         conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
@@ -127,20 +127,20 @@ impl SqliteIdentityStore {
         })
     }
 
-    fn corrupt(&self, what: impl Into<String>) -> StoreError {
-        StoreError::Corrupt {
+    fn corrupt(&self, what: impl Into<String>) -> AdvisoryDbError {
+        AdvisoryDbError::Corrupt {
             path: self.path.clone(),
             what: what.into(),
         }
     }
 
-    fn parse_time(&self, s: &str, what: &str) -> Result<DateTime<Utc>, StoreError> {
+    fn parse_time(&self, s: &str, what: &str) -> Result<DateTime<Utc>, AdvisoryDbError> {
         DateTime::parse_from_rfc3339(s)
             .map(|t| t.with_timezone(&Utc))
             .map_err(|_| self.corrupt(format!("{what} time {s:?}")))
     }
 
-    fn client_from_row(&self, row: ClientRow) -> Result<ClientRecord, StoreError> {
+    fn client_from_row(&self, row: ClientRow) -> Result<ClientRecord, AdvisoryDbError> {
         let (id, secret_hash, tier, scopes, created_at) = row;
         let scopes: BTreeSet<Scope> = Scope::parse_list(&scopes)
             .map_err(|e| self.corrupt(format!("client {id:?} scopes: {e}")))?;
@@ -173,7 +173,7 @@ fn rfc3339(t: DateTime<Utc>) -> String {
 }
 
 impl IdentityStore for SqliteIdentityStore {
-    fn load_keys(&self) -> Result<Vec<StoredKey>, StoreError> {
+    fn load_keys(&self) -> Result<Vec<StoredKey>, AdvisoryDbError> {
         let conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
         let e = sqlite(&self.path);
         let mut stmt = conn
@@ -201,7 +201,7 @@ impl IdentityStore for SqliteIdentityStore {
             .collect()
     }
 
-    fn save_keys(&self, keys: &[StoredKey]) -> Result<(), StoreError> {
+    fn save_keys(&self, keys: &[StoredKey]) -> Result<(), AdvisoryDbError> {
         let mut conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
         let e = sqlite(&self.path);
         let tx = conn.transaction().map_err(&e)?;
@@ -216,7 +216,7 @@ impl IdentityStore for SqliteIdentityStore {
         tx.commit().map_err(&e)
     }
 
-    fn get_client(&self, id: &str) -> Result<Option<ClientRecord>, StoreError> {
+    fn get_client(&self, id: &str) -> Result<Option<ClientRecord>, AdvisoryDbError> {
         let row = {
             let conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
             conn.query_row(
@@ -230,7 +230,7 @@ impl IdentityStore for SqliteIdentityStore {
         row.map(|row| self.client_from_row(row)).transpose()
     }
 
-    fn put_client(&self, client: &ClientRecord) -> Result<(), StoreError> {
+    fn put_client(&self, client: &ClientRecord) -> Result<(), AdvisoryDbError> {
         let conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
         conn.execute(
             "INSERT OR REPLACE INTO clients (id, secret_hash, tier, scopes, created_at) \
@@ -247,7 +247,7 @@ impl IdentityStore for SqliteIdentityStore {
         Ok(())
     }
 
-    fn list_clients(&self) -> Result<Vec<ClientRecord>, StoreError> {
+    fn list_clients(&self) -> Result<Vec<ClientRecord>, AdvisoryDbError> {
         let rows: Vec<ClientRow> = {
             let conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
             let e = sqlite(&self.path);
@@ -266,7 +266,7 @@ impl IdentityStore for SqliteIdentityStore {
         rows.into_iter().map(|r| self.client_from_row(r)).collect()
     }
 
-    fn delete_client(&self, id: &str) -> Result<bool, StoreError> {
+    fn delete_client(&self, id: &str) -> Result<bool, AdvisoryDbError> {
         let conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
         let n = conn
             .execute("DELETE FROM clients WHERE id = ?1", [id])

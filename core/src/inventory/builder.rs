@@ -8,7 +8,7 @@ use std::sync::mpsc;
 use super::analyzer::{Analyzer, AnalyzerError, Reduced, os_release};
 use super::cache::LayerCache;
 use super::compose::compose;
-use super::layer::{
+use super::layer_tar::{
     FileSystem, LayerError, LayerExtract, LayerLimits, LayerStats, Selection, Want, read_dir,
     read_layer,
 };

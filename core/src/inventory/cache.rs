@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use super::layer::{LayerExtract, LayerLimits};
+use super::layer_tar::{LayerExtract, LayerLimits};
 use crate::hex::encode as hex;
 
 /// Bumped whenever what a layer extract holds changes meaning (the layer reader,

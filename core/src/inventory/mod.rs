@@ -6,7 +6,7 @@ pub mod analyzer;
 pub mod builder;
 pub mod cache;
 pub mod compose;
-pub mod layer;
+pub mod layer_tar;
 pub mod source;
 
 use crate::sbom::Purl;

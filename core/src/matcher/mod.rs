@@ -46,20 +46,20 @@ pub struct Finding {
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use crate::advisory_db::{AdvisoryDb, AdvisoryDbError, Candidate};
 use crate::ecosystem::{Ecosystem, normalise_name};
 use crate::matcher::range::evaluate;
 use crate::sbom::{Component, Sbom};
-use crate::store::{AdvisoryDb, Candidate, StoreError};
 use crate::version;
 
 /// Where the matcher finds advisories for a package (the advisory DB, or a test table).
 pub trait CandidateSource {
     /// Affected entries for an ecosystem key and normalised name.
-    fn candidates(&self, ecosystem: &str, name: &str) -> Result<Vec<Candidate>, StoreError>;
+    fn candidates(&self, ecosystem: &str, name: &str) -> Result<Vec<Candidate>, AdvisoryDbError>;
 }
 
 impl CandidateSource for AdvisoryDb {
-    fn candidates(&self, ecosystem: &str, name: &str) -> Result<Vec<Candidate>, StoreError> {
+    fn candidates(&self, ecosystem: &str, name: &str) -> Result<Vec<Candidate>, AdvisoryDbError> {
         AdvisoryDb::candidates(self, ecosystem, name)
     }
 }
@@ -95,7 +95,10 @@ pub struct MatchOutcome {
 }
 
 /// Match every component of an SBOM.
-pub fn match_sbom(sbom: &Sbom, source: &impl CandidateSource) -> Result<MatchOutcome, StoreError> {
+pub fn match_sbom(
+    sbom: &Sbom,
+    source: &impl CandidateSource,
+) -> Result<MatchOutcome, AdvisoryDbError> {
     let mut out = MatchOutcome::default();
     out.stats.components = sbom.components.len();
     // Images repeat packages (several layers, several components of one name):
@@ -350,7 +353,7 @@ mod tests {
     struct Table(Vec<(String, String, Candidate)>);
 
     impl CandidateSource for Table {
-        fn candidates(&self, eco: &str, name: &str) -> Result<Vec<Candidate>, StoreError> {
+        fn candidates(&self, eco: &str, name: &str) -> Result<Vec<Candidate>, AdvisoryDbError> {
             Ok(self
                 .0
                 .iter()

@@ -11,7 +11,7 @@
 //! that died after writing its result but before the ack, once by the runner that
 //! reclaimed it. Handlers must therefore be idempotent — results are keyed by the
 //! scan id ([`Job::id`]) and a second run overwrites the first with the same data.
-//! A handler persists its result (see [`records`]) BEFORE the job is acked, so an
+//! A handler persists its result (see [`crate::scan_records`]) BEFORE the job is acked, so an
 //! acked job always has its record.
 //!
 //! A failed attempt is made claimable again at once ([`JobQueue::retry`]); after
@@ -24,18 +24,14 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use crate::scan_records::{ScanEvent, ScanRecord, ScanStore, ScanStoreError};
+
 pub mod memory;
-pub mod records;
-#[cfg(feature = "server")]
-pub mod records_redis;
-pub mod records_sqlite;
-#[cfg(feature = "server")]
+#[cfg(feature = "redis")]
 pub mod redis;
 pub mod runner;
 
 pub use memory::MemoryQueue;
-pub use records::{ScanEvent, ScanRecord, ScanStatus, ScanStore, ScanStoreError};
-pub use records_sqlite::SqliteScanStore;
 pub use runner::{
     JobError, JobHandler, RunnerCounters, RunnerPool, RunnerStats, default_name_prefix,
 };

@@ -3,11 +3,11 @@
 //! clock used (callers pass `now`), so client clock skew cannot stretch a day.
 
 pub mod memory;
-#[cfg(feature = "server")]
+#[cfg(feature = "redis")]
 pub mod redis;
 
 pub use memory::MemoryQuota;
-#[cfg(feature = "server")]
+#[cfg(feature = "redis")]
 pub use redis::RedisQuota;
 
 use async_trait::async_trait;

@@ -8,11 +8,11 @@
 pub mod sarif;
 pub mod table;
 
+use crate::advisory_db::sqlite::DbStats;
 use crate::matcher::{Finding, MatchStats};
+use crate::pipeline::ScanOutcome;
 use crate::policy::document::Action;
 use crate::sbom::SbomFormat;
-use crate::scan::ScanOutcome;
-use crate::store::advisory_db::DbStats;
 use crate::verdict::{DecidedFinding, Status, Verdict};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -212,7 +212,7 @@ pub fn to_json(report: &ScanReport) -> String {
     })
 }
 
-/// Reads a JSON report (as [`to_json`] writes it, e.g. a stella-core server's answer).
+/// Reads a JSON report (as [`to_json`] writes it, e.g. a stella-server's answer).
 /// The verdict's `fail`/`warn` findings, which the JSON carries only once (at the top
 /// level, sorted), are restored into [`Verdict::findings`] in that order.
 pub fn from_json(value: serde_json::Value) -> Result<ScanReport, serde_json::Error> {

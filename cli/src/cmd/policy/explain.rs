@@ -9,8 +9,8 @@ use serde::Serialize;
 use stella_core::report::ScanReport;
 use stella_core::sbom::Limits;
 
-use super::setup::PolicyArgs;
 use crate::cmd::image::ImageArgs;
+use crate::cmd::scan::policy_args::PolicyArgs;
 
 /// Output of `stella policy explain`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -2,7 +2,6 @@
 //! which action each finding of an SBOM gets under a policy, and why.
 
 mod explain;
-pub mod setup;
 
 use std::path::PathBuf;
 

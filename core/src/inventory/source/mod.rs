@@ -20,7 +20,7 @@ use std::path::PathBuf;
 
 use sha2::{Digest, Sha256};
 
-use super::layer::{FileSystem, LayerError, LayerLimits, LayerStats};
+use super::layer_tar::{FileSystem, LayerError, LayerLimits, LayerStats};
 
 pub use dir::DirSource;
 pub use docker_archive::DockerArchiveSource;
