@@ -5,7 +5,6 @@ TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 STELLA := $(TARGET_DIR)/release/stella
 DEMO_DIR := $(TARGET_DIR)/demo
 DEMO_DB := $(DEMO_DIR)/advisories.db
-SHARED ?= ../shared
 
 .PHONY: build demo server-demo feeds-demo test lint fuzz-build bench sample-db clean
 
@@ -32,7 +31,7 @@ demo: build
 server-demo: build
 	bash e2e/server-demo.sh $(TARGET_DIR)
 
-## Feedser on the real sample (../shared/feeds-sample, nine sources): sync, merge, show a
+## Feedser on the real sample (testdata/feeds-sample, nine sources): sync, merge, show a
 ## four-source advisory, export, then scan the demo SBOM against the merged snapshot.
 feeds-demo: build
 	@rm -rf $(DEMO_DIR)/feeds && mkdir -p $(DEMO_DIR)/feeds

@@ -28,3 +28,9 @@ pub mod server;
 pub mod store;
 pub mod verdict;
 pub mod version;
+
+/// The repository's `testdata/` folder, for unit tests (the same helper as the
+/// integration tests and benches use).
+#[cfg(test)]
+#[path = "../tests/testdata/mod.rs"]
+mod testdata;

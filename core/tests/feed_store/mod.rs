@@ -17,8 +17,8 @@ use stella_core::feedser::store::{
 };
 use stella_core::feedser::{Parsed, Skipped, Source, SourceRecord};
 
-#[path = "../shared_data/mod.rs"]
-mod shared_data;
+#[path = "../testdata/mod.rs"]
+mod testdata;
 
 /// What the suite needs from a backend.
 pub trait Backend {
@@ -94,7 +94,7 @@ pub struct Sample {
 }
 
 fn osv_docs(root: &Path, folder: &str, source: Source, ext: &str, take: usize) -> Vec<Doc> {
-    let paths = shared_data::files(&root.join(folder), &format!(".{ext}"));
+    let paths = testdata::files(&root.join(folder), &format!(".{ext}"));
     assert!(paths.len() >= take, "{folder}: too few files");
     paths
         .into_iter()
@@ -117,7 +117,7 @@ fn rel(root: &Path, p: &Path) -> String {
 
 /// Reads the sample documents.
 pub fn sample() -> Sample {
-    let root = shared_data::dir().join("feeds-sample");
+    let root = testdata::dir().join("feeds-sample");
     let debian = [
         ("DSA.list", Some(ListKind::Dsa)),
         ("DLA.list", Some(ListKind::Dla)),

@@ -1,25 +1,18 @@
-//! Where the real test data lives: `STELLA_SHARED_DIR`, else `shared/` beside the
-//! clone (as CI lays it out). Tests fail loudly when it is missing.
+//! Where the real test data lives: `testdata/` at the root of the repository (real
+//! advisories and the oracle cases; `testdata/README.md` says where they come from).
+//! Shared by the integration tests, the benches and the crate's own unit tests.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-/// The shared data folder (`feeds-sample/`, `oracle/`).
+/// The repository's test data folder (`feeds-sample/`, `oracle/`).
 pub fn dir() -> PathBuf {
-    let dir = std::env::var_os("STELLA_SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"));
-    assert!(
-        dir.join("feeds-sample").is_dir() && dir.join("oracle/cases-dev.jsonl").is_file(),
-        "shared data not found at {} (set STELLA_SHARED_DIR)",
-        dir.display()
-    );
-    dir
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata")
 }
 
 /// Every file under `dir` (recursively) whose name ends in `suffix`, sorted by path.
 /// Not every test that includes this module walks folders.
 #[allow(dead_code)]
-pub fn files(dir: &std::path::Path, suffix: &str) -> Vec<PathBuf> {
+pub fn files(dir: &Path, suffix: &str) -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
