@@ -5,9 +5,8 @@ TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 STELLA := $(TARGET_DIR)/release/stella
 DEMO_DIR := $(TARGET_DIR)/demo
 DEMO_DB := $(DEMO_DIR)/advisories.db
-SHARED ?= ../shared
 
-.PHONY: build demo server-demo feeds-demo test lint fuzz-build bench sample-db clean
+.PHONY: build demo server-demo feeds-demo prerequisites test lint fuzz-build bench sample-db clean
 
 build:
 	$(CARGO) build --release --locked -p stella-cli -p stella-server
@@ -32,7 +31,7 @@ demo: build
 server-demo: build
 	bash e2e/server-demo.sh $(TARGET_DIR)
 
-## Feedser on the real sample (../shared/feeds-sample, nine sources): sync, merge, show a
+## Feedser on the real sample (testdata/feeds-sample, nine sources): sync, merge, show a
 ## four-source advisory, export, then scan the demo SBOM against the merged snapshot.
 feeds-demo: build
 	@rm -rf $(DEMO_DIR)/feeds && mkdir -p $(DEMO_DIR)/feeds
@@ -43,8 +42,13 @@ feeds-demo: build
 	$(STELLA) scan --sbom data/demo/sbom.cdx.json --db $(DEMO_DIR)/feeds/advisories.db --fail-on critical; \
 	  rc=$$?; echo "stella exit code: $$rc"; test $$rc -le 1
 
-## Unit, property, integration and differential tests.
-test:
+## The tools the tests need (Debian packages, cargo-auditable; installed when missing, as
+## root) and the e2e test image (built once, cached under /var/tmp/stella-test-images).
+prerequisites:
+	bash e2e/prerequisites.sh
+
+## Unit, property, integration and differential tests, after their prerequisites.
+test: prerequisites
 	$(CARGO) test --workspace --locked
 
 lint:

@@ -33,14 +33,9 @@ trap cleanup EXIT INT TERM
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-# The advisory DB: the shared feeds sample when present, else the shipped demo advisories.
+# The advisory DB: every OSV-format record of the sample in testdata/.
 db="$OUT/advisories.db"
-if [ -d "$SHARED/feeds-sample" ]; then
-  "$STELLA" db import --db "$db" "${SAMPLE_INPUTS[@]}" >/dev/null
-else
-  echo "note: $SHARED/feeds-sample not found, using data/demo/advisories" >&2
-  "$STELLA" db import --db "$db" "$ROOT/data/demo/advisories" >/dev/null
-fi
+"$STELLA" db import --db "$db" "${SAMPLE_INPUTS[@]}" >/dev/null
 sbom="$OUT/sbom-500.cdx.json"
 python3 "$(dirname "$0")/gen_sbom.py" "$db" 500 >"$sbom"
 

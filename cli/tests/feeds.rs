@@ -1,4 +1,4 @@
-//! End-to-end tests of `stella feeds` on the real Feedser sample (`shared/feeds-sample`,
+//! End-to-end tests of `stella feeds` on the real Feedser sample (`testdata/feeds-sample`,
 //! all nine sources, declared in `e2e/feeds/sample.yaml`).
 
 use std::path::{Path, PathBuf};
@@ -30,21 +30,9 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-fn shared() -> PathBuf {
-    std::env::var_os("STELLA_SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join("../shared"))
-}
-
-/// The sample config, written next to a copy when `STELLA_SHARED_DIR` moves the data.
-fn sample_config(dir: &Path) -> String {
-    let text = std::fs::read_to_string(repo().join("e2e/feeds/sample.yaml")).expect("config");
-    let root = shared().join("feeds-sample");
-    assert!(root.is_dir(), "{} missing", root.display());
-    let text = text.replace("../../../shared/feeds-sample", &root.display().to_string());
-    let path = dir.join("feeds.yaml");
-    std::fs::write(&path, text).expect("write config");
-    path.display().to_string()
+/// The repository's real Feedser sample.
+fn sample() -> PathBuf {
+    repo().join("testdata/feeds-sample")
 }
 
 fn json(out: &Output) -> serde_json::Value {
@@ -68,7 +56,7 @@ struct Env {
 impl Env {
     fn new() -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let config = sample_config(dir.path());
+        let config = repo().join("e2e/feeds/sample.yaml").display().to_string();
         Self { dir, config }
     }
     fn path(&self, name: &str) -> String {
@@ -297,7 +285,7 @@ fn exports_are_reproducible_and_a_kit_round_trips_to_a_clean_store() {
 #[test]
 fn a_failing_feed_is_isolated_and_bad_documents_lose_nothing() {
     let env = Env::new();
-    let root = shared().join("feeds-sample");
+    let root = sample();
     // GHSA from a copy we can damage; a second feed whose location does not exist.
     let ghsa = env.dir.path().join("ghsa");
     std::fs::create_dir(&ghsa).expect("mkdir");
@@ -378,7 +366,7 @@ fn a_failing_feed_is_isolated_and_bad_documents_lose_nothing() {
 fn one_off_import_of_a_single_source() {
     let env = Env::new();
     let (store, db) = (env.path("feeds.db"), env.path("adv.db"));
-    let dsa = shared().join("feeds-sample/debian-tracker/DSA.list");
+    let dsa = sample().join("debian-tracker/DSA.list");
     let out = json(&ok(stella(&[
         "feeds",
         "import",

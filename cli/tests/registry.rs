@@ -4,8 +4,9 @@
 //! digest references, missing tags, htpasswd (Basic) auth from flags, environment and
 //! Docker's config.json, and platform choice from a two-platform index.
 //!
-//! Needs root-installed tools (`docker-registry`, `skopeo`, `htpasswd`); .ci/run
-//! installs them. Without them the tests say so loudly and skip, except under CI.
+//! Needs root-installed tools (`docker-registry`, `skopeo`, `htpasswd`);
+//! `e2e/prerequisites.sh` (run by `make test` and CI) installs them. Without them the
+//! tests fail, naming the Debian packages to install.
 
 mod scan_report;
 
@@ -23,30 +24,29 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// Whether the registry tools are here; under CI their absence is a failure.
-fn tools_ready() -> bool {
-    let missing: Vec<&str> = ["docker-registry", "skopeo", "htpasswd"]
-        .into_iter()
-        .filter(|t| {
-            !Command::new("sh")
-                .args(["-c", &format!("command -v {t}")])
-                .stdout(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success())
-        })
-        .collect();
-    if missing.is_empty() {
-        return true;
-    }
+/// Fails the test, naming the Debian packages to install, when a registry tool is missing.
+fn require_tools() {
+    let missing: Vec<&str> = [
+        ("docker-registry", "docker-registry"),
+        ("skopeo", "skopeo"),
+        ("htpasswd", "apache2-utils"),
+    ]
+    .into_iter()
+    .filter(|(tool, _)| {
+        !Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    })
+    .map(|(_, package)| package)
+    .collect();
     assert!(
-        std::env::var_os("CI").is_none(),
-        "CI must install {missing:?} (see .ci/run)"
+        missing.is_empty(),
+        "registry tests need tools that are not installed: apt-get install {} \
+         (`make test` installs them, through e2e/prerequisites.sh)",
+        missing.join(" ")
     );
-    eprintln!(
-        "\n!!!!! SKIPPING registry test: {missing:?} not installed \
-         (apt-get install docker-registry skopeo apache2-utils) !!!!!\n"
-    );
-    false
 }
 
 /// A `docker-registry` process on a loopback port, killed when dropped.
@@ -248,9 +248,7 @@ fn purls_and_layers(doc: &serde_json::Value) -> BTreeSet<(String, String)> {
 
 #[test]
 fn registry_pull_gives_the_same_sbom_as_the_oci_layout() {
-    if !tools_ready() {
-        return;
-    }
+    require_tools();
     let reg = Registry::start(None);
     let layout = format!("oci:{}:app", image().join("oci").display());
     reg.push(&layout, "stella/app:1", None, false);
@@ -319,9 +317,7 @@ fn registry_pull_gives_the_same_sbom_as_the_oci_layout() {
 
 #[test]
 fn scan_of_a_registry_image_finds_the_pinned_vulnerable_packages() {
-    if !tools_ready() {
-        return;
-    }
+    require_tools();
     let reg = Registry::start(None);
     let layout = format!("oci:{}:app", image().join("oci").display());
     reg.push(&layout, "stella/app:1", None, false);
@@ -464,9 +460,7 @@ fn deb_names(doc: &serde_json::Value) -> BTreeSet<String> {
 
 #[test]
 fn multi_arch_index_digest_references_and_missing_tags() {
-    if !tools_ready() {
-        return;
-    }
+    require_tools();
     let reg = Registry::start(None);
     let dir = tempfile::tempdir().expect("tempdir");
     let (layout, amd_digest, arm_digest) = small_layout(dir.path());
@@ -578,9 +572,7 @@ fn multi_arch_index_digest_references_and_missing_tags() {
 
 #[test]
 fn basic_auth_from_flags_environment_and_docker_config() {
-    if !tools_ready() {
-        return;
-    }
+    require_tools();
     let (user, pass) = ("stella", "s3cret:pw");
     let reg = Registry::start(Some((user, pass)));
     let dir = tempfile::tempdir().expect("tempdir");
@@ -780,9 +772,7 @@ impl Drop for TokenServer {
 
 #[test]
 fn bearer_token_challenge_is_followed() {
-    if !tools_ready() {
-        return;
-    }
+    require_tools();
     let tokens = TokenServer::start();
     let realm = format!("http://127.0.0.1:{}/token", tokens.port);
     let reg = Registry::start_with(None, Some(&realm));
@@ -874,9 +864,7 @@ fn layers_stream_in_parallel_and_tampered_blobs_fail() {
     use stella_core::inventory::source::{
         ImageSource, Insecure, LayerData, RegistryOptions, RegistrySource,
     };
-    if !tools_ready() {
-        return;
-    }
+    require_tools();
     let reg = Registry::start(None);
     let layout = format!("oci:{}:app", image().join("oci").display());
     reg.push(&layout, "stella/app:1", None, false);

@@ -3,8 +3,8 @@
 //! changeset per feed, the merge's advisories and events with the last one) into a new
 //! SQLite store, in memory and in a file; and reading every record back.
 
-#[path = "../tests/shared_data/mod.rs"]
-mod shared_data;
+#[path = "../tests/testdata/mod.rs"]
+mod testdata;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use stella_core::feedser::connectors::debian::{ListKind, parse_tracker_json, parse_tracker_list};
@@ -22,9 +22,9 @@ type FeedDocs = (&'static str, Source, Vec<(String, Parsed)>);
 
 /// Every source of the sample, one feed each.
 fn sample() -> Vec<FeedDocs> {
-    let root = shared_data::dir().join("feeds-sample");
+    let root = testdata::dir().join("feeds-sample");
     let read = |folder: &str, ext: &str, f: &dyn Fn(&str, &[u8]) -> Parsed| {
-        let paths = shared_data::files(&root.join(folder), &format!(".{ext}"));
+        let paths = testdata::files(&root.join(folder), &format!(".{ext}"));
         paths
             .iter()
             .map(|p| {

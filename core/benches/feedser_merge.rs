@@ -2,8 +2,8 @@
 //! ingest + merge): parse alone, parse + merge, merge alone, and merge of the sample
 //! replicated 20 times under fresh ids to check scaling.
 
-#[path = "../tests/shared_data/mod.rs"]
-mod shared_data;
+#[path = "../tests/testdata/mod.rs"]
+mod testdata;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use stella_core::feedser::merge::{Precedence, build};
@@ -15,7 +15,7 @@ type SourceDocs = (Source, Vec<(String, Vec<u8>)>);
 
 /// Every document of the sample (all nine sources) as (name, bytes), grouped by source.
 fn documents() -> Vec<SourceDocs> {
-    let root = shared_data::dir().join("feeds-sample");
+    let root = testdata::dir().join("feeds-sample");
     let mut docs = Vec::new();
     for (folder, source, ext) in [
         ("osv-pypi", Source::Osv, "yaml"),
@@ -30,7 +30,7 @@ fn documents() -> Vec<SourceDocs> {
         ("rustsec-native", Source::Rustsec, "md"),
         ("npm-nodejs-wg", Source::NodejsWg, "json"),
     ] {
-        let paths = shared_data::files(&root.join(folder), &format!(".{ext}"));
+        let paths = testdata::files(&root.join(folder), &format!(".{ext}"));
         let mut group = Vec::new();
         for p in paths {
             if p.file_name().is_some_and(|n| n == "index.json") {

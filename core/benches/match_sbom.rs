@@ -1,8 +1,8 @@
 //! In-process match of a 2,000-component SBOM against the DB built from the whole
-//! shared advisory sample (goal: under 20 ms warm).
+//! advisory sample in `testdata/` (goal: under 20 ms warm).
 
-#[path = "../tests/shared_data/mod.rs"]
-mod shared_data;
+#[path = "../tests/testdata/mod.rs"]
+mod testdata;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -15,7 +15,7 @@ use stella_core::matcher::match_sbom;
 use stella_core::sbom::{Component, Purl, Sbom};
 
 fn sample_db(path: &std::path::Path) -> AdvisoryDb {
-    let s = shared_data::dir();
+    let s = testdata::dir();
     let inputs: Vec<PathBuf> = [
         "feeds-sample/osv-pypi",
         "feeds-sample/osv-go",

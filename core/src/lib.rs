@@ -32,3 +32,9 @@ pub mod sbom;
 pub mod scan_records;
 pub mod verdict;
 pub mod version;
+
+/// The repository's `testdata/` folder, for unit tests (the same helper as the
+/// integration tests and benches use).
+#[cfg(test)]
+#[path = "../tests/testdata/mod.rs"]
+mod testdata;

@@ -1,6 +1,7 @@
-//! Reads every real OSV/GHSA record in the shared feed sample and checks what came out.
+//! Reads every real OSV/GHSA record in the feed sample (`testdata/feeds-sample`) and
+//! checks what came out.
 
-mod shared_data;
+mod testdata;
 
 use std::path::{Path, PathBuf};
 
@@ -38,7 +39,7 @@ fn parse_path(path: &Path) -> OsvRecord {
 }
 
 fn parse_all(sub: &str, exts: &[&str], expected_at_least: usize) -> Vec<(PathBuf, OsvRecord)> {
-    let dir = shared_data::dir().join(sub);
+    let dir = testdata::dir().join(sub);
     let files = files_under(&dir, exts);
     assert!(
         files.len() >= expected_at_least,
@@ -100,7 +101,7 @@ fn every_pypa_yaml_record_parses() {
 /// Unquoted YAML timestamps keep their exact text; compare with the raw file line.
 #[test]
 fn pypa_unquoted_timestamps_are_preserved_verbatim() {
-    let dir = shared_data::dir().join("feeds-sample/osv-pypi");
+    let dir = testdata::dir().join("feeds-sample/osv-pypi");
     let mut unquoted = 0;
     let mut quoted = 0;
     for path in files_under(&dir, &[".yaml"]) {
@@ -135,8 +136,7 @@ fn pypa_unquoted_timestamps_are_preserved_verbatim() {
 
 #[test]
 fn pydash_record_fields() {
-    let r =
-        parse_path(&shared_data::dir().join("feeds-sample/osv-pypi/pydash/PYSEC-2023-179.yaml"));
+    let r = parse_path(&testdata::dir().join("feeds-sample/osv-pypi/pydash/PYSEC-2023-179.yaml"));
     assert_eq!(r.modified, "2023-09-28T10:29:02.604249Z");
     assert_eq!(r.published.as_deref(), Some("2023-09-28T05:15:00Z"));
     assert_eq!(r.aliases, vec!["CVE-2023-26145"]);
@@ -240,7 +240,7 @@ fn every_cvss_vector_in_the_osv_samples_scores() {
         ("feeds-sample/osv-crates", &[".json"][..]),
         ("feeds-sample/ghsa", &[".json"][..]),
     ] {
-        for path in files_under(&shared_data::dir().join(sub), exts) {
+        for path in files_under(&testdata::dir().join(sub), exts) {
             let r = parse_path(&path);
             let entries = r
                 .severity
@@ -286,7 +286,7 @@ fn ghsa_assessments_agree_with_ghsa_labels() {
 
 #[test]
 fn assessment_table_on_real_records() {
-    let dir = shared_data::dir().join("feeds-sample/ghsa");
+    let dir = testdata::dir().join("feeds-sample/ghsa");
     let table = [
         (
             "GHSA-jfh8-c2jp-5v3q",
@@ -321,7 +321,7 @@ fn events_match_the_raw_json_in_order() {
         "feeds-sample/ghsa",
         "oracle/derived-osv",
     ] {
-        for path in files_under(&shared_data::dir().join(sub), &[".json"]) {
+        for path in files_under(&testdata::dir().join(sub), &[".json"]) {
             let raw: serde_json::Value =
                 serde_json::from_slice(&std::fs::read(&path).expect("read")).expect("json");
             let r = parse_path(&path);

@@ -1,6 +1,7 @@
-//! Every CVSS metric in the shared NVD sample must score to NVD's published base score.
+//! Every CVSS metric in the NVD sample (`testdata/feeds-sample`) must score to NVD's
+//! published base score.
 
-mod shared_data;
+mod testdata;
 
 use stella_core::advisory::cvss::score;
 
@@ -14,7 +15,7 @@ fn cves(doc: &serde_json::Value) -> Vec<&serde_json::Value> {
 
 #[test]
 fn every_nvd_cvss_metric_scores_to_the_published_base_score() {
-    let root = shared_data::dir().join("feeds-sample");
+    let root = testdata::dir().join("feeds-sample");
     let mut files = Vec::new();
     for sub in ["nvd", "nvd-api-pages"] {
         for entry in std::fs::read_dir(root.join(sub)).expect("read dir") {

@@ -49,8 +49,8 @@ impl Backend for Sqlite {
     }
 }
 
-fn make(_test: &str) -> Option<Sqlite> {
-    Some(Sqlite::new())
+fn make(_test: &str) -> Sqlite {
+    Sqlite::new()
 }
 
 suite_tests!(make);

@@ -1,7 +1,7 @@
 //! Export, matcher snapshot and offline kit over the whole real sample, merged by
 //! `feedser::merge::build`.
 
-mod shared_data;
+mod testdata;
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -20,7 +20,7 @@ use stella_core::sbom::{Component, Purl, Sbom};
 
 /// Every record of the sample, each folder read by its connector.
 fn sample_records() -> Vec<SourceRecord> {
-    let root = shared_data::dir().join("feeds-sample");
+    let root = testdata::dir().join("feeds-sample");
     let mut records = Vec::new();
     let folders: [(&str, &str); 9] = [
         ("osv-pypi", ".yaml"),
@@ -34,7 +34,7 @@ fn sample_records() -> Vec<SourceRecord> {
         ("rustsec-native", ".md"),
     ];
     for (folder, suffix) in folders {
-        let paths = shared_data::files(&root.join(folder), suffix);
+        let paths = testdata::files(&root.join(folder), suffix);
         assert!(!paths.is_empty(), "{folder} is empty");
         for p in paths {
             let bytes = std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
@@ -89,7 +89,7 @@ fn shuffled(items: &[CanonicalAdvisory], seed: u64) -> Vec<CanonicalAdvisory> {
 
 /// Every file under `dir`: relative path -> bytes.
 fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    shared_data::files(dir, "")
+    testdata::files(dir, "")
         .into_iter()
         .map(|p| {
             let rel = p

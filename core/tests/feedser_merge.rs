@@ -1,7 +1,7 @@
 //! Merge over the real sample's OSV-format sources (PyPA YAML, Go, RustSec OSV, GHSA),
 //! plus Debian records built by hand in the shape the Debian connector produces.
 
-mod shared_data;
+mod testdata;
 
 use std::collections::BTreeSet;
 
@@ -13,7 +13,7 @@ use stella_core::feedser::{Source, SourceRecord};
 
 /// All records of the sample's OSV-format folders, parsed by the OSV connector.
 fn sample_records() -> Vec<SourceRecord> {
-    let root = shared_data::dir().join("feeds-sample");
+    let root = testdata::dir().join("feeds-sample");
     let mut records = Vec::new();
     for (folder, source, ext) in [
         ("osv-pypi", Source::Osv, "yaml"),
@@ -21,7 +21,7 @@ fn sample_records() -> Vec<SourceRecord> {
         ("osv-crates", Source::Osv, "json"),
         ("ghsa", Source::Ghsa, "json"),
     ] {
-        let paths = shared_data::files(&root.join(folder), &format!(".{ext}"));
+        let paths = testdata::files(&root.join(folder), &format!(".{ext}"));
         assert!(!paths.is_empty(), "{folder} is empty");
         for p in paths {
             let bytes = std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));

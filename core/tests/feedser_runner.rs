@@ -3,7 +3,7 @@
 //! matter, and an HTTP feed is fetched once and then answered by `304 Not Modified`.
 
 mod loopback_http;
-mod shared_data;
+mod testdata;
 
 use std::io::Write;
 
@@ -111,7 +111,7 @@ fn contents(store: &dyn FeedStore) -> (Vec<String>, Vec<CanonicalAdvisory>) {
 
 #[test]
 fn an_interrupted_sync_resumes_to_the_uninterrupted_state() {
-    let config = FeedConfig::sample(&shared_data::dir());
+    let config = FeedConfig::sample(&testdata::dir());
     let feeds = config.feeds.len();
     let mut reference = SqliteFeedStore::open_in_memory().expect("store");
     sync(&mut reference, &config).expect("sync");
@@ -162,7 +162,7 @@ fn an_interrupted_sync_resumes_to_the_uninterrupted_state() {
 
 #[test]
 fn the_order_of_feeds_does_not_change_the_result() {
-    let config = FeedConfig::sample(&shared_data::dir());
+    let config = FeedConfig::sample(&testdata::dir());
     let mut forward = SqliteFeedStore::open_in_memory().expect("store");
     sync(&mut forward, &config).expect("sync");
     let mut reversed_config = config.clone();
@@ -180,7 +180,7 @@ fn the_order_of_feeds_does_not_change_the_result() {
 fn an_http_feed_is_fetched_once_then_answered_not_modified() {
     // The sample's GHSA folder as one zip, served with an ETag.
     let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    for path in shared_data::files(&shared_data::dir().join("feeds-sample/ghsa"), ".json") {
+    for path in testdata::files(&testdata::dir().join("feeds-sample/ghsa"), ".json") {
         let name = path
             .file_name()
             .expect("name")

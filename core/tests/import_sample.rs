@@ -1,8 +1,8 @@
-//! Advisory import on the real records of the shared sample: every OSV document
+//! Advisory import on the real records of the sample (`testdata/`): every OSV document
 //! imports, re-import changes nothing, zip archives import like directories, and
 //! bad documents are reported without stopping the rest.
 
-mod shared_data;
+mod testdata;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -11,7 +11,7 @@ use stella_core::advisory_db::AdvisoryDb;
 use stella_core::import::{ImportLimits, Source, discover, import};
 
 fn osv_inputs() -> Vec<PathBuf> {
-    let s = shared_data::dir();
+    let s = testdata::dir();
     [
         "feeds-sample/osv-pypi",
         "feeds-sample/osv-go",
@@ -78,7 +78,7 @@ fn whole_sample_imports_and_reimport_is_a_no_op() {
 #[test]
 fn changed_record_is_updated_in_place() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let src = shared_data::dir().join("feeds-sample/ghsa/GHSA-jfh8-c2jp-5v3q.json");
+    let src = testdata::dir().join("feeds-sample/ghsa/GHSA-jfh8-c2jp-5v3q.json");
     let copy = dir.path().join("GHSA-jfh8-c2jp-5v3q.json");
     std::fs::copy(&src, &copy).expect("copy");
     let mut db = AdvisoryDb::open(&dir.path().join("a.db")).expect("open");
@@ -116,7 +116,7 @@ fn write_zip(path: &Path, entries: &[(&str, &[u8])]) {
 #[test]
 fn zip_archives_import_like_directories_and_bad_entries_are_reported() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let s = shared_data::dir();
+    let s = testdata::dir();
     let go = std::fs::read(s.join("feeds-sample/osv-go/GO-2022-0344.json")).expect("read");
     let pysec =
         std::fs::read(s.join("feeds-sample/osv-pypi/werkzeug/PYSEC-2023-57.yaml")).expect("read");

@@ -356,22 +356,25 @@ fn run(cmd: &str, args: &[&str]) {
     );
 }
 
-fn tool_present(name: &str) -> bool {
-    std::process::Command::new(name)
+/// Fails the test when `tool` (from the Debian package of the same name) is missing.
+fn require_tool(tool: &str) {
+    let present = std::process::Command::new(tool)
         .arg("--version")
         .output()
-        .is_ok_and(|o| o.status.success())
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        present,
+        "{tool} is not installed: apt-get install {tool} \
+         (`make test` installs it, through e2e/prerequisites.sh)"
+    );
 }
 
 /// A real two-layer image written by umoci (the second layer deletes a file, so it
-/// holds a whiteout), read as an OCI layout and, when skopeo is there, as the docker
-/// archive skopeo makes of it. Skipped when umoci is not installed.
+/// holds a whiteout), read as an OCI layout and as the docker archive skopeo makes of it.
 #[test]
 fn umoci_image_with_whiteout_layer() {
-    if !tool_present("umoci") {
-        eprintln!("umoci not installed: skipping");
-        return;
-    }
+    require_tool("umoci");
+    require_tool("skopeo");
     let dir = tempfile::tempdir().unwrap();
     let layout = dir.path().join("img");
     let image = format!("{}:latest", layout.display());
@@ -428,10 +431,6 @@ fn umoci_image_with_whiteout_layer() {
     assert_eq!(files[0].contents, b"ID=debian\n");
     assert_eq!(files[0].layer_digest, img.layers()[0].digest);
 
-    if !tool_present("skopeo") {
-        eprintln!("skopeo not installed: docker-archive part skipped");
-        return;
-    }
     let archive = dir.path().join("img.tar");
     let dest = format!("docker-archive:{}:example/img:latest", archive.display());
     run("skopeo", &["copy", &format!("oci:{image}"), &dest]);

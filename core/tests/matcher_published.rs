@@ -1,8 +1,8 @@
-//! A finding's `published` time, on real advisories of the shared sample: the earliest
+//! A finding's `published` time, on real advisories of the sample (`testdata/`): the earliest
 //! publication time of the advisories that matched it, read back from the advisory DB;
 //! Go's `0001-01-01` placeholder gives none.
 
-mod shared_data;
+mod testdata;
 
 use chrono::{DateTime, Utc};
 use stella_core::advisory::osv::{OsvLimits, parse_file_bytes};
@@ -12,7 +12,7 @@ use stella_core::sbom::{Component, Purl, Sbom};
 
 /// An in-memory DB holding the given sample files (paths under `feeds-sample/`).
 fn db_with(files: &[&str]) -> AdvisoryDb {
-    let root = shared_data::dir().join("feeds-sample");
+    let root = testdata::dir().join("feeds-sample");
     let records: Vec<PreparedRecord> = files
         .iter()
         .map(|f| {

@@ -1,8 +1,8 @@
-//! Differential test against the reference OSV oracle (`shared/oracle/`):
+//! Differential test against the reference OSV oracle (`testdata/oracle/`):
 //! every case of `cases-dev.jsonl` is evaluated with `matcher::range::evaluate`
 //! and compared with the oracle's recorded verdict.
 
-mod shared_data;
+mod testdata;
 
 use serde::Deserialize;
 use std::cmp::Ordering;
@@ -90,8 +90,8 @@ fn verdict(rec: &OsvRecord, case: &Case) -> Option<bool> {
 
 #[test]
 fn agrees_with_oracle_on_dev_cases() {
-    let shared = shared_data::dir();
-    let text = std::fs::read_to_string(shared.join("oracle/cases-dev.jsonl"))
+    let data = testdata::dir();
+    let text = std::fs::read_to_string(data.join("oracle/cases-dev.jsonl"))
         .unwrap_or_else(|e| panic!("cases-dev.jsonl: {e}"));
     let mut cache: HashMap<String, OsvRecord> = HashMap::new();
     let allowed: HashSet<&str> = ALPINE_R0_IS_ABOVE_BARE.iter().copied().collect();
@@ -103,7 +103,7 @@ fn agrees_with_oracle_on_dev_cases() {
         total += 1;
         let rec = cache
             .entry(case.advisory.clone())
-            .or_insert_with(|| load(&shared.join(&case.advisory)));
+            .or_insert_with(|| load(&data.join(&case.advisory)));
         let got = verdict(rec, &case);
         if got == Some(case.expected) {
             agree += 1;

@@ -1,6 +1,6 @@
 //! VEX import: OpenVEX v0.2.0 and CycloneDX 1.4–1.6 documents become mute rules.
 //!
-//! There is no VEX data in the shared corpus; the documents here are written by hand
+//! There is no VEX data in `testdata/`; the documents here are written by hand
 //! to follow the OpenVEX v0.2.0 specification examples (document fields, statement
 //! fields, `products[].subcomponents`, `identifiers.purl`) and the CycloneDX VEX
 //! examples (`vulnerabilities[].analysis`, `affects[].ref` to a `bom-ref` or BOM-Link).

@@ -12,8 +12,8 @@
 #
 # Output in $STELLA_IMAGE_CACHE/<hash>/: oci/ (OCI layout, tag "app"), app.tar
 # (docker-archive), truth.json (packages per ecosystem), and DONE when complete.
-# Needs root and Debian's debootstrap, umoci, skopeo (installed if missing), cargo, and
-# cargo-auditable (installed from crates.io if missing).
+# Needs root, cargo, and the tools e2e/prerequisites.sh installs when missing (debootstrap,
+# umoci, skopeo, pip, npm, cargo-auditable).
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -26,12 +26,11 @@ if [ -f "$out/DONE" ]; then
   exit 0
 fi
 
-need=()
-for tool in debootstrap umoci skopeo; do command -v "$tool" >/dev/null || need+=("$tool"); done
-if [ ${#need[@]} -gt 0 ]; then
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+if [ "$(id -u)" -ne 0 ]; then
+  echo "building the test image needs root (debootstrap, chroot, mount): run once as root" >&2
+  exit 1
 fi
+bash "$here/../prerequisites.sh" --tools-only
 
 mirror="$(apt-cache policy 2>/dev/null | grep -o 'http[^ ]*debian ' | grep -v security | head -n1 | tr -d ' ')"
 mirror="${mirror:-http://deb.debian.org/debian}"
@@ -89,7 +88,6 @@ cp "$here/npm-package.json" "$root/app/package.json"
 repack "npm install (lodash, minimist, qs)"
 
 echo "== layer 5: Rust binary with cargo-auditable dependency data"
-command -v cargo-auditable >/dev/null || cargo install -q cargo-auditable --locked
 (cd "$here/rust-app" && CARGO_TARGET_DIR="$work/rust-target" cargo auditable build -q --release --locked)
 install -m 0755 "$work/rust-target/release/stella-rust-app" "$root/usr/local/bin/stella-rust-app"
 repack "cargo auditable build stella-rust-app"

@@ -763,12 +763,7 @@ mod tests {
 
     /// A few real records to mutate: two JSON, one YAML.
     fn seeds() -> Vec<(bool, Vec<u8>)> {
-        let shared = std::env::var_os("STELLA_SHARED_DIR")
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(|| {
-                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared")
-            });
-        let root = shared.join("feeds-sample");
+        let root = crate::testdata::dir().join("feeds-sample");
         [
             (true, "ghsa/GHSA-hrpp-h998-j3pp.json"),
             (true, "osv-go/GO-2022-0344.json"),
@@ -776,8 +771,7 @@ mod tests {
         ]
         .into_iter()
         .map(|(is_json, p)| {
-            let bytes = std::fs::read(root.join(p))
-                .unwrap_or_else(|e| panic!("shared data missing ({p}): {e}"));
+            let bytes = std::fs::read(root.join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
             (is_json, bytes)
         })
         .collect()

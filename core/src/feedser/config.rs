@@ -6,7 +6,7 @@
 //! feeds:
 //!   - name: pypa                 # unique, [a-z0-9-]+
 //!     source: osv                # see feedser::Source::from_name
-//!     location: ../shared/feeds-sample/osv-pypi   # path (relative to this file) or URL
+//!     location: ../../testdata/feeds-sample/osv-pypi  # path (relative to this file) or URL
 //!     kind: auto                 # auto|file|dir|archive|http|nvd-api
 //!     enabled: true
 //!     interval: 6h               # s, m, h, d, combined (1h30m)
@@ -454,13 +454,13 @@ impl FeedConfig {
         self.feeds.iter().find(|f| f.name == name)
     }
 
-    /// The feeds of every folder of the real sample (`shared_dir/feeds-sample/...`), the
-    /// same list as `e2e/feeds/sample.yaml`.
-    pub fn sample(shared_dir: &Path) -> Self {
+    /// The feeds of every folder of the real sample (`testdata/feeds-sample/...`, given
+    /// the `testdata` folder), the same list as `e2e/feeds/sample.yaml`.
+    pub fn sample(testdata: &Path) -> Self {
         let feeds = SAMPLE_FEEDS
             .iter()
             .map(|(name, source, folder)| {
-                let path = shared_dir.join("feeds-sample").join(folder);
+                let path = testdata.join("feeds-sample").join(folder);
                 FeedSpec {
                     name: (*name).to_owned(),
                     source: *source,

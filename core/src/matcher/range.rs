@@ -1,7 +1,7 @@
 //! OSV `affected` evaluation (the schema's Evaluation section): ranges and
 //! `versions` lists against one version.
 //!
-//! Rules (the same as the reference oracle `shared/oracle/affected.py`):
+//! Rules (the same as the reference oracle `affected.py`, see `testdata/oracle/README.md`):
 //! - `versions[]`: exact string membership.
 //! - `ECOSYSTEM` ranges order versions with `kind.scheme()` (no scheme: the range
 //!   cannot be evaluated); `SEMVER` ranges with SemVer 2.0 (a leading `v`, as Go

@@ -17,8 +17,8 @@ use stella_core::feedser::store::{
 };
 use stella_core::feedser::{Parsed, Skipped, Source, SourceRecord};
 
-#[path = "../shared_data/mod.rs"]
-mod shared_data;
+#[path = "../testdata/mod.rs"]
+mod testdata;
 
 /// What the suite needs from a backend.
 pub trait Backend {
@@ -33,12 +33,13 @@ pub trait Backend {
     fn refuse_event(&mut self, canonical_id: &str);
 }
 
-/// One `#[test]` per suite function, each given a backend from `$make(test_name)`; when
-/// `$make` returns `None` the test prints why it is skipped and passes.
+/// One `#[test]` per suite function, each given a backend from `$make(test_name)`, and
+/// each carrying the attributes given after the maker (`#[ignore = "why"]` for a backend
+/// that needs a server).
 #[macro_export]
 macro_rules! suite_tests {
-    ($make:expr) => {
-        $crate::suite_tests!(@each $make;
+    ($make:expr $(, #[$attr:meta])*) => {
+        $crate::suite_tests!(@each $make; [$(#[$attr])*];
             records_round_trip_in_document_order,
             documents_replaced_kept_and_removed,
             skipped_entries_follow_their_documents,
@@ -53,21 +54,17 @@ macro_rules! suite_tests {
             reopen_keeps_everything
         );
     };
-    (@each $make:expr; $($name:ident),*) => {
-        $(
-            #[test]
-            fn $name() {
-                match $make(stringify!($name)) {
-                    Some(mut backend) => feed_store::$name(&mut backend),
-                    None => eprintln!("{}: skipped (no backend: {})", stringify!($name), feed_store::SKIP_HINT),
-                }
-            }
-        )*
+    (@each $make:expr; $attrs:tt; $($name:ident),*) => {
+        $($crate::suite_tests!(@one $make; $attrs; $name);)*
+    };
+    (@one $make:expr; [$(#[$attr:meta])*]; $name:ident) => {
+        #[test]
+        $(#[$attr])*
+        fn $name() {
+            feed_store::$name(&mut $make(stringify!($name)));
+        }
     };
 }
-
-/// Why a backend may be missing.
-pub const SKIP_HINT: &str = "set STELLA_TEST_MONGO_URL to a MongoDB replica set to run it";
 
 // ---------------------------------------------------------------------------------------
 // Real sample content
@@ -94,7 +91,7 @@ pub struct Sample {
 }
 
 fn osv_docs(root: &Path, folder: &str, source: Source, ext: &str, take: usize) -> Vec<Doc> {
-    let paths = shared_data::files(&root.join(folder), &format!(".{ext}"));
+    let paths = testdata::files(&root.join(folder), &format!(".{ext}"));
     assert!(paths.len() >= take, "{folder}: too few files");
     paths
         .into_iter()
@@ -117,7 +114,7 @@ fn rel(root: &Path, p: &Path) -> String {
 
 /// Reads the sample documents.
 pub fn sample() -> Sample {
-    let root = shared_data::dir().join("feeds-sample");
+    let root = testdata::dir().join("feeds-sample");
     let debian = [
         ("DSA.list", Some(ListKind::Dsa)),
         ("DLA.list", Some(ListKind::Dla)),

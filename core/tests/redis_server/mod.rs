@@ -61,7 +61,7 @@ impl RedisServer {
                 Ok(c) => c,
                 Err(e) => panic!(
                     "cannot start redis-server ({e}): install it with `apt-get install redis-server` \
-                     (.ci/run does) or set STELLA_TEST_REDIS_URL"
+                     (`make test` does, through e2e/prerequisites.sh) or set STELLA_TEST_REDIS_URL"
                 ),
             };
             if wait_for_ping(port, &mut child) {

@@ -426,14 +426,6 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn shared_dir() -> std::path::PathBuf {
-        std::env::var_os("STELLA_SHARED_DIR")
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(|| {
-                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared")
-            })
-    }
-
     fn secdb(text: &str) -> Parsed {
         parse_secdb("test.yaml", text.as_bytes()).expect("parses")
     }
@@ -632,10 +624,9 @@ mod tests {
 
     /// Every sample file with its (distroversion, package blocks, secfix keys) counted by text.
     fn sample_files() -> Vec<(String, Vec<u8>)> {
-        let root = shared_dir().join("feeds-sample/alpine-secdb");
+        let root = crate::testdata::dir().join("feeds-sample/alpine-secdb");
         let mut out = Vec::new();
-        let dirs = std::fs::read_dir(&root)
-            .unwrap_or_else(|e| panic!("shared data missing ({}): {e}", root.display()));
+        let dirs = std::fs::read_dir(&root).unwrap_or_else(|e| panic!("{}: {e}", root.display()));
         for dir in dirs.flatten() {
             for repo in ["main.yaml", "community.yaml"] {
                 let path = dir.path().join(repo);
@@ -743,7 +734,7 @@ mod tests {
                 ours.insert(r.record.id.clone(), r.record);
             }
         }
-        let dir = shared_dir().join("oracle/derived-osv/alpine");
+        let dir = crate::testdata::dir().join("oracle/derived-osv/alpine");
         let entries = std::fs::read_dir(&dir)
             .unwrap_or_else(|e| panic!("oracle missing ({}): {e}", dir.display()));
         let (mut total, mut compared) = (0, 0);

@@ -721,18 +721,9 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn shared_dir() -> std::path::PathBuf {
-        std::env::var_os("STELLA_SHARED_DIR")
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(|| {
-                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared")
-            })
-    }
-
-    fn read_shared(rel: &str) -> Vec<u8> {
-        let path = shared_dir().join(rel);
-        std::fs::read(&path)
-            .unwrap_or_else(|e| panic!("shared data missing ({}): {e}", path.display()))
+    fn read_testdata(rel: &str) -> Vec<u8> {
+        let path = crate::testdata::dir().join(rel);
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
     }
 
     fn list(text: &str, kind: ListKind) -> Parsed {
@@ -1004,7 +995,7 @@ mod tests {
 
     #[test]
     fn tracker_json_example() {
-        let bytes = read_shared("feeds-sample/debian-tracker/tracker-json-example.json");
+        let bytes = read_testdata("feeds-sample/debian-tracker/tracker-json-example.json");
         let p = parse_tracker_json("tracker-json-example.json", &bytes).expect("parses");
         let ids: Vec<&str> = p.records.iter().map(|r| r.record.id.as_str()).collect();
         assert_eq!(
@@ -1090,7 +1081,7 @@ mod tests {
     #[test]
     fn sample_lists_summary() {
         for (file, kind) in [("DSA.list", ListKind::Dsa), ("DLA.list", ListKind::Dla)] {
-            let bytes = read_shared(&format!("feeds-sample/debian-tracker/{file}"));
+            let bytes = read_testdata(&format!("feeds-sample/debian-tracker/{file}"));
             let p = parse_tracker_list(file, &bytes, kind).expect("parses");
             let text = String::from_utf8_lossy(&bytes);
             let headers = header_count(&text);
@@ -1144,7 +1135,7 @@ mod tests {
 
     /// The derived OSV files the oracle ships for DSA/DLA ids.
     fn oracle_records() -> Vec<OsvRecord> {
-        let dir = shared_dir().join("oracle/derived-osv/debian");
+        let dir = crate::testdata::dir().join("oracle/derived-osv/debian");
         let mut out = Vec::new();
         let entries = std::fs::read_dir(&dir)
             .unwrap_or_else(|e| panic!("oracle missing ({}): {e}", dir.display()));
@@ -1161,7 +1152,7 @@ mod tests {
     fn differential_against_oracle_derived_osv() {
         let mut ours: BTreeMap<String, OsvRecord> = BTreeMap::new();
         for (file, kind) in [("DSA.list", ListKind::Dsa), ("DLA.list", ListKind::Dla)] {
-            let bytes = read_shared(&format!("feeds-sample/debian-tracker/{file}"));
+            let bytes = read_testdata(&format!("feeds-sample/debian-tracker/{file}"));
             for r in parse_tracker_list(file, &bytes, kind)
                 .expect("parses")
                 .records

@@ -393,21 +393,12 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn shared() -> std::path::PathBuf {
-        let dir = std::env::var_os("STELLA_SHARED_DIR").map_or_else(
-            || std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared"),
-            std::path::PathBuf::from,
-        );
-        assert!(
-            dir.join("feeds-sample").is_dir(),
-            "shared dir {} missing",
-            dir.display()
-        );
-        dir.join("feeds-sample")
+    fn sample() -> std::path::PathBuf {
+        crate::testdata::dir().join("feeds-sample")
     }
 
     fn files(sub: &str) -> Vec<std::path::PathBuf> {
-        let mut v: Vec<_> = std::fs::read_dir(shared().join(sub))
+        let mut v: Vec<_> = std::fs::read_dir(sample().join(sub))
             .unwrap_or_else(|e| panic!("{sub}: {e}"))
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|x| x == "json"))
@@ -423,7 +414,7 @@ mod tests {
 
     #[test]
     fn bare_cve_record_containerd() {
-        let doc = one(&shared().join("nvd/CVE-2022-23648.json"));
+        let doc = one(&sample().join("nvd/CVE-2022-23648.json"));
         assert!(doc.cursor.is_none());
         let [rec] = doc.parsed.records.as_slice() else {
             panic!("one record expected")

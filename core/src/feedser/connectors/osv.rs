@@ -53,13 +53,8 @@ mod tests {
     use super::*;
 
     fn sample(path: &str) -> Vec<u8> {
-        let shared = std::env::var_os("STELLA_SHARED_DIR")
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(|| {
-                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared")
-            });
-        let p = shared.join("feeds-sample").join(path);
-        std::fs::read(&p).unwrap_or_else(|e| panic!("shared data missing ({}): {e}", p.display()))
+        let p = crate::testdata::dir().join("feeds-sample").join(path);
+        std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
     }
 
     #[test]

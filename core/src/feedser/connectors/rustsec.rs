@@ -525,13 +525,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn sample() -> std::path::PathBuf {
-        let dir = std::env::var_os("STELLA_SHARED_DIR").map_or_else(
-            || std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared"),
-            std::path::PathBuf::from,
-        );
-        let s = dir.join("feeds-sample");
-        assert!(s.is_dir(), "shared dir {} missing", s.display());
-        s
+        crate::testdata::dir().join("feeds-sample")
     }
 
     fn ev(patched: &[&str], unaffected: &[&str]) -> Result<Vec<Event>, String> {

@@ -605,10 +605,7 @@ mod tests {
     #[test]
     fn reads_a_real_executable_from_the_host() {
         // Any Debian machine has /bin/sh as an ELF; its section table names .text.
-        let Ok(bytes) = std::fs::read("/bin/sh").or_else(|_| std::fs::read("/bin/ls")) else {
-            eprintln!("no /bin/sh or /bin/ls: skipped");
-            return;
-        };
+        let bytes = std::fs::read("/bin/sh").expect("/bin/sh");
         let elf = Elf::parse(&bytes).expect("a real ELF parses");
         assert!(elf.sections.iter().any(|s| s.name == ".text"));
         assert!(elf.writable_load_segments().count() >= 1);
