@@ -20,7 +20,7 @@ want() {
   fi
 }
 want redis-server    command -v redis-server     # core/tests: the Redis adapters
-want docker-registry command -v docker-registry  # cli/tests/registry.rs
+want docker-registry command -v docker-registry  # cli/tests/it/registry.rs
 want apache2-utils   command -v htpasswd         # registry tests: Basic auth
 want skopeo          command -v skopeo           # registry tests, image sources, test image
 want umoci           command -v umoci            # image sources, test image

@@ -3,7 +3,7 @@
 //! changeset per feed, the merge's advisories and events with the last one) into a new
 //! SQLite store, in memory and in a file; and reading every record back.
 
-#[path = "../tests/testdata/mod.rs"]
+#[path = "../tests/it/testdata.rs"]
 mod testdata;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};

@@ -2,7 +2,7 @@
 //! ingest + merge): parse alone, parse + merge, merge alone, and merge of the sample
 //! replicated 20 times under fresh ids to check scaling.
 
-#[path = "../tests/testdata/mod.rs"]
+#[path = "../tests/it/testdata.rs"]
 mod testdata;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};

@@ -4,7 +4,7 @@
 //! wanted is a latency distribution. Needs `redis-server` on the PATH (or
 //! `STELLA_TEST_REDIS_URL`).
 
-#[path = "../tests/redis_server/mod.rs"]
+#[path = "../tests/it/redis_server.rs"]
 mod redis_server;
 
 use std::time::{Duration, Instant};

@@ -1,7 +1,7 @@
 //! In-process match of a 2,000-component SBOM against the DB built from the whole
 //! advisory sample in `testdata/` (goal: under 20 ms warm).
 
-#[path = "../tests/testdata/mod.rs"]
+#[path = "../tests/it/testdata.rs"]
 mod testdata;
 
 use std::collections::BTreeMap;

@@ -36,5 +36,5 @@ pub mod version;
 /// The repository's `testdata/` folder, for unit tests (the same helper as the
 /// integration tests and benches use).
 #[cfg(test)]
-#[path = "../tests/testdata/mod.rs"]
+#[path = "../tests/it/testdata.rs"]
 mod testdata;

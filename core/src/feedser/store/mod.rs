@@ -4,7 +4,7 @@
 //!
 //! One trait, [`FeedStore`], two backends: SQLite ([`sqlite`], the embedded default) and
 //! MongoDB (`mongo`, behind the default cargo feature `mongo`). The same test suite runs on
-//! both (`core/tests/feed_store*.rs`).
+//! both (`core/tests/it/feed_store*.rs`).
 //!
 //! Atomicity: everything one sync step changes (a feed's documents, its state, the
 //! advisories and events of the merge that followed) is one [`Changeset`], written by
