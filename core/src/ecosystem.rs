@@ -203,7 +203,8 @@ fn osv_release(kind: EcosystemKind, rest: &str) -> Option<String> {
             .split(':')
             .find(|p| p.chars().next().is_some_and(|c| c.is_ascii_digit()))
             .map(|p| major(p).to_string()),
-        // "12"
+        // "12", "3.1", "4.0" -> "4"
+        EcosystemKind::Debian => Some(debian_release(rest)),
         _ => Some(rest.to_string()),
     }
 }
@@ -214,15 +215,12 @@ fn purl_release(kind: EcosystemKind, distro: &str) -> Option<String> {
     let d = distro.to_ascii_lowercase();
     let tail = d.rsplit_once('-').map_or(d.as_str(), |(_, t)| t);
     match kind {
-        EcosystemKind::Debian => {
-            if let Some(n) = debian_codename(tail) {
-                return Some(n.to_string());
-            }
-            tail.chars()
-                .next()
-                .filter(char::is_ascii_digit)
-                .map(|_| major(tail).to_string())
-        }
+        EcosystemKind::Debian => match debian_codename(tail) {
+            Some(n) => Some(n.to_string()),
+            None => tail
+                .starts_with(|c: char| c.is_ascii_digit())
+                .then(|| debian_release(tail)),
+        },
         EcosystemKind::Alpine => {
             let mut parts = tail.trim_start_matches('v').split('.');
             let (a, b) = (parts.next()?, parts.next()?);
@@ -242,6 +240,24 @@ fn purl_release(kind: EcosystemKind, distro: &str) -> Option<String> {
 
 fn major(v: &str) -> &str {
     v.split('.').next().unwrap_or(v)
+}
+
+/// The Debian release that keys advisories and packages for matching, from an OSV
+/// ecosystem suffix or a purl `distro` qualifier. Releases before 4 are named by two
+/// numbers (`2.2` potato, `3.0` woody, `3.1` sarge: different releases; `3.1r8` is a
+/// point release of `3.1`), later ones by the major number alone (`12.5` is a point
+/// release of `12`; `4.0` and `4` are both etch). Text that is not a number stays as it is.
+fn debian_release(number: &str) -> String {
+    let (first, rest) = number.split_once('.').unwrap_or((number, ""));
+    let minor = rest
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .unwrap_or("");
+    match first.parse::<u32>() {
+        Ok(n) if n < 4 && !minor.is_empty() => format!("{first}.{minor}"),
+        Ok(_) => first.to_string(),
+        Err(_) => number.to_string(),
+    }
 }
 
 /// The version number of a Debian release codename, any case (`bullseye` → `11`).
@@ -369,6 +385,77 @@ mod tests {
         assert_eq!(rel(EcosystemKind::RedHat, "rhel-9.2").as_deref(), Some("9"));
         assert_eq!(rel(EcosystemKind::RedHat, "el9").as_deref(), Some("9"));
         assert_eq!(rel(EcosystemKind::Debian, "sid"), None);
+    }
+
+    #[test]
+    fn debian_releases_before_4_keep_their_minor_number() {
+        let purl = |distro: &str| {
+            let p = Purl::parse(&format!("pkg:deb/debian/foo@1.0?distro={distro}")).expect("purl");
+            Ecosystem::from_purl(&p).expect("debian").key()
+        };
+        let osv = |s: &str| Ecosystem::from_osv(s).expect("debian").key();
+        for (distro, ecosystem, key) in [
+            ("debian-2.2", "Debian:2.2", "deb/debian/2.2"),
+            ("debian-3.0", "Debian:3.0", "deb/debian/3.0"),
+            ("debian-3.1", "Debian:3.1", "deb/debian/3.1"),
+            ("debian-4.0", "Debian:4.0", "deb/debian/4"),
+            ("debian-4", "Debian:4", "deb/debian/4"),
+            ("debian-12", "Debian:12", "deb/debian/12"),
+            ("debian-12.5", "Debian:12", "deb/debian/12"),
+        ] {
+            assert_eq!(purl(distro), key, "{distro}");
+            assert_eq!(osv(ecosystem), key, "{ecosystem}");
+        }
+        // Codenames and point releases land on the same keys.
+        for (distro, key) in [
+            ("potato", "deb/debian/2.2"),
+            ("woody", "deb/debian/3.0"),
+            ("sarge", "deb/debian/3.1"),
+            ("debian-3.1r8", "deb/debian/3.1"),
+            ("etch", "deb/debian/4"),
+            ("debian-4.0r9", "deb/debian/4"),
+        ] {
+            assert_eq!(purl(distro), key, "{distro}");
+        }
+        assert_ne!(osv("Debian:3.0"), osv("Debian:3.1"), "woody is not sarge");
+    }
+
+    #[test]
+    fn other_distros_keep_their_release_numbers() {
+        for (purl, ecosystem, key) in [
+            (
+                "pkg:apk/alpine/musl@1.2.4-r2?distro=alpine-3.18.4",
+                "Alpine:v3.18",
+                "apk/alpine/3.18",
+            ),
+            (
+                "pkg:apk/alpine/musl@1.1.24-r2?distro=3.1.0",
+                "Alpine:v3.1",
+                "apk/alpine/3.1",
+            ),
+            (
+                "pkg:deb/ubuntu/curl@7.81.0-1?distro=ubuntu-22.04",
+                "Ubuntu:22.04:LTS",
+                "deb/ubuntu/22.04",
+            ),
+            (
+                "pkg:rpm/redhat/openssl@3.0.7-20.el9?distro=rhel-9.3",
+                "Red Hat:enterprise_linux:9::appstream",
+                "rpm/redhat/9",
+            ),
+        ] {
+            let p = Purl::parse(purl).expect("purl");
+            assert_eq!(
+                Ecosystem::from_purl(&p).expect("distro").key(),
+                key,
+                "{purl}"
+            );
+            assert_eq!(
+                Ecosystem::from_osv(ecosystem).expect("distro").key(),
+                key,
+                "{ecosystem}"
+            );
+        }
     }
 
     #[test]

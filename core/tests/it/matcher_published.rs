@@ -1,6 +1,7 @@
-//! A finding's `published` time, on real advisories of the sample (`testdata/`): the earliest
-//! publication time of the advisories that matched it, read back from the advisory DB;
-//! Go's `0001-01-01` placeholder gives none.
+//! Matching real advisories of the sample (`testdata/`) through the advisory DB: a
+//! finding's `published` time is the earliest publication time of the advisories that
+//! matched it (Go's `0001-01-01` placeholder gives none); Debian releases before 4 match
+//! by their two-part numbers.
 
 use crate::testdata;
 
@@ -10,9 +11,9 @@ use stella_core::advisory_db::{AdvisoryDb, PreparedRecord};
 use stella_core::matcher::{Finding, match_sbom};
 use stella_core::sbom::{Component, Purl, Sbom};
 
-/// An in-memory DB holding the given sample files (paths under `feeds-sample/`).
+/// An in-memory DB holding the given sample files (paths under `testdata/`).
 fn db_with(files: &[&str]) -> AdvisoryDb {
-    let root = testdata::dir().join("feeds-sample");
+    let root = testdata::dir();
     let records: Vec<PreparedRecord> = files
         .iter()
         .map(|f| {
@@ -54,8 +55,8 @@ fn a_finding_is_as_old_as_its_earliest_advisory() {
     // PYSEC-2023-57 says 2023-02-14T20:15:00Z (the NVD date), GHSA-px8h-6qxv-m22q
     // 2023-02-15T15:37:03Z: the later one sorts first by id, so "first" would be wrong.
     let files = [
-        "osv-pypi/werkzeug/PYSEC-2023-57.yaml",
-        "ghsa/GHSA-px8h-6qxv-m22q.json",
+        "feeds-sample/osv-pypi/werkzeug/PYSEC-2023-57.yaml",
+        "feeds-sample/ghsa/GHSA-px8h-6qxv-m22q.json",
     ];
     let db = db_with(&files);
     for (id, want) in [
@@ -90,7 +91,7 @@ fn a_finding_is_as_old_as_its_earliest_advisory() {
 #[test]
 fn a_placeholder_publication_date_gives_no_age() {
     // The Go repository's records say `"published": "0001-01-01T00:00:00Z"`.
-    let db = db_with(&["osv-go/GO-2025-3672.json"]);
+    let db = db_with(&["feeds-sample/osv-go/GO-2025-3672.json"]);
     let record = db.record("GO-2025-3672").expect("read").expect("stored");
     assert_eq!(record.published.as_deref(), Some("0001-01-01T00:00:00Z"));
     let found = findings(&db, "pkg:golang/github.com/patrickhener/goshs@v1.0.4");
@@ -102,4 +103,25 @@ fn a_placeholder_publication_date_gives_no_age() {
         json.get("published").is_none(),
         "absent, not null: {json:#}"
     );
+}
+
+#[test]
+fn sarge_packages_match_debian_3_1_advisories() {
+    // The oracle's rendering of DSA-1008-1: kdegraphics in `Debian:3.1` (sarge), fixed
+    // in 4:3.3.2-2sarge4. Releases before 4 are named by two numbers, so 3.0 (woody)
+    // is another release.
+    let db = db_with(&["oracle/derived-osv/debian/DSA-1008-1.json"]);
+    let ids =
+        |purl: &str| -> Vec<String> { findings(&db, purl).into_iter().map(|f| f.id).collect() };
+    for distro in ["debian-3.1", "sarge", "debian-3.1r8"] {
+        assert_eq!(
+            ids(&format!(
+                "pkg:deb/debian/kdegraphics@4:3.3.2-2sarge3?distro={distro}"
+            )),
+            ["CVE-2006-0746"],
+            "{distro}"
+        );
+    }
+    assert!(ids("pkg:deb/debian/kdegraphics@4:3.3.2-2sarge4?distro=debian-3.1").is_empty());
+    assert!(ids("pkg:deb/debian/kdegraphics@4:3.3.2-2sarge3?distro=debian-3.0").is_empty());
 }
