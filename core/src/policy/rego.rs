@@ -860,12 +860,15 @@ mod tests {
         }
     }
 
+    /// Default limits but a generous clock: these tests check results, not speed, and
+    /// a debug build on a loaded machine can exceed the 100 ms budget (the timeout
+    /// itself is tested with explicit limits).
     fn compile(source: &str) -> Result<RegoProgram, RegoError> {
-        RegoProgram::compile(
-            &[module("test.rego", source)],
-            "stella",
-            RegoLimits::default(),
-        )
+        let limits = RegoLimits {
+            timeout: Duration::from_secs(30),
+            ..RegoLimits::default()
+        };
+        RegoProgram::compile(&[module("test.rego", source)], "stella", limits)
     }
 
     fn eval(source: &str, input: serde_json::Value) -> Result<RegoOutcome, RegoError> {
