@@ -49,7 +49,7 @@ prerequisites:
 
 ## Unit, property, integration and differential tests, after their prerequisites.
 test: prerequisites
-	$(CARGO) test --workspace --locked
+	$(CARGO) test --workspace --locked --no-fail-fast
 
 lint:
 	$(CARGO) fmt --all -- --check
