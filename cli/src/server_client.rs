@@ -9,6 +9,8 @@ use clap::Args;
 use reqwest::StatusCode;
 use reqwest::blocking::{Client, RequestBuilder, Response};
 use reqwest::header::{HeaderMap, RETRY_AFTER};
+use serde::de::DeserializeOwned;
+use stella_core::server_api::{ErrorBody, OAuthError, QuotaExceeded};
 
 use crate::EXIT_USAGE_OR_INPUT;
 
@@ -177,20 +179,24 @@ impl Remote {
         Err(status_error(what, response).into())
     }
 
-    /// Sends `request`, expects 2xx and reads the JSON body.
-    pub fn json(&self, request: RequestBuilder, what: &str) -> anyhow::Result<serde_json::Value> {
+    /// Sends `request`, expects 2xx and reads the JSON body as `T`.
+    pub fn json<T: DeserializeOwned>(
+        &self,
+        request: RequestBuilder,
+        what: &str,
+    ) -> anyhow::Result<T> {
         let response = self.send_ok(request, what)?;
         read_json(response, what)
     }
 }
 
-/// A response body as JSON.
-pub fn read_json(response: Response, what: &str) -> anyhow::Result<serde_json::Value> {
+/// A response body as JSON of type `T` (a `stella_core::server_api` answer).
+pub fn read_json<T: DeserializeOwned>(response: Response, what: &str) -> anyhow::Result<T> {
     let bytes = response.bytes().map_err(|e| {
         ExitError::usage(format!("{what}: reading the answer: {}", error_chain(&e)))
     })?;
     serde_json::from_slice(&bytes)
-        .with_context(|| format!("{what}: the server's answer is not JSON"))
+        .with_context(|| format!("{what}: the server's answer is not the expected JSON"))
 }
 
 /// The error body of a failed request (`{"error", "message", "details"}` from the API,
@@ -204,7 +210,7 @@ pub struct ErrorAnswer {
     /// The server's message.
     pub message: String,
     /// Details, if any.
-    pub details: serde_json::Value,
+    pub details: Option<serde_json::Value>,
     /// `Retry-After`, in seconds.
     pub retry_after: Option<u64>,
 }
@@ -214,21 +220,27 @@ impl ErrorAnswer {
     pub fn read(response: Response) -> Self {
         let status = response.status().as_u16();
         let retry_after = retry_after(response.headers());
-        let body: serde_json::Value = response
-            .bytes()
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_default();
-        let text = |key: &str| body.get(key).and_then(|v| v.as_str()).map(str::to_owned);
+        let bytes = response.bytes().unwrap_or_default();
+        let (code, message, details) = if let Ok(body) = serde_json::from_slice::<ErrorBody>(&bytes)
+        {
+            (body.error, body.message, body.details)
+        } else if let Ok(body) = serde_json::from_slice::<OAuthError>(&bytes) {
+            (body.error, body.error_description, None)
+        } else {
+            Default::default()
+        };
         Self {
             status,
-            code: text("error").unwrap_or_default(),
-            message: text("message")
-                .or_else(|| text("error_description"))
-                .unwrap_or_default(),
-            details: body.get("details").cloned().unwrap_or_default(),
+            code,
+            message,
+            details,
             retry_after,
         }
+    }
+
+    /// The details as `T` (e.g. `MissingLayers` of a 409), if they are that.
+    pub fn details_as<T: DeserializeOwned>(&self) -> Option<T> {
+        serde_json::from_value(self.details.clone()?).ok()
     }
 }
 
@@ -254,11 +266,14 @@ pub fn answer_error(what: &str, answer: &ErrorAnswer) -> ExitError {
         StatusCode::TOO_MANY_REQUESTS => {
             // The server's message usually says when; add it only when it does not.
             let reset = answer
-                .details
-                .get("resetAt")
-                .and_then(|v| v.as_str())
+                .details_as::<QuotaExceeded>()
                 .filter(|_| !said.contains("reset"))
-                .map(|at| format!("; the quota resets at {at}"))
+                .map(|q| {
+                    let at = q
+                        .reset_at
+                        .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
+                    format!("; the quota resets at {at}")
+                })
                 .unwrap_or_default();
             let retry = answer
                 .retry_after

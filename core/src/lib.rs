@@ -30,6 +30,7 @@ pub mod quota;
 pub mod report;
 pub mod sbom;
 pub mod scan_records;
+pub mod server_api;
 pub mod verdict;
 pub mod version;
 

@@ -13,6 +13,7 @@ use crate::config::ServerConfig;
 use crate::metrics::Metrics;
 use crate::service::engine::{AdvisoryPool, PolicyService, ScanEngine};
 use crate::service::feeds::FeedsService;
+use crate::service::layers::LayerService;
 use crate::service::scans::{ScanJobHandler, ScanService};
 use stella_core::delta::LayerStore;
 use stella_core::delta::fragment::FragmentLimits;
@@ -119,17 +120,24 @@ pub async fn build(config: &ServerConfig, bootstrap: Option<&str>) -> Result<Run
         None => embedded_stores(config, queue_config)?,
     };
     let metrics = Arc::new(Metrics::new());
-    let scans = Arc::new(ScanService {
-        scanner: scanner.clone(),
-        layers: stores.layers,
+    let layers = Arc::new(LayerService {
+        store: stores.layers,
         analyzers: Arc::new(analyzer::all()),
         fragment_limits: FragmentLimits::default(),
+        metrics: metrics.clone(),
+    });
+    let scans = Arc::new(ScanService {
+        scanner: scanner.clone(),
+        layers: layers.clone(),
+        quota: stores.quota.clone(),
+        queue: stores.queue.clone(),
+        records: stores.records.clone(),
+        metrics: metrics.clone(),
+        sync_scans: Semaphore::new(config.sync_scans),
     });
     let runners = (config.runners > 0).then(|| {
         let handler = Arc::new(ScanJobHandler {
             service: scans.clone(),
-            records: stores.records.clone(),
-            metrics: metrics.clone(),
             fault_delay: config.fault_job_delay,
         });
         RunnerPool::start(
@@ -151,12 +159,12 @@ pub async fn build(config: &ServerConfig, bootstrap: Option<&str>) -> Result<Run
         tiers,
         quota: stores.quota,
         scans,
+        layers,
         queue: stores.queue,
         records: stores.records,
         feeds,
         metrics,
         redis: stores.redis,
-        sync_scans: Semaphore::new(config.sync_scans),
         max_body_bytes: config.max_body_bytes,
     });
     Ok(Runtime { state, runners })

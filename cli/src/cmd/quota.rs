@@ -5,6 +5,7 @@ use std::io::Write;
 use clap::{Args, ValueEnum};
 
 use crate::server_client::ServerArgs;
+use stella_core::server_api::QuotaView;
 
 /// How to print the quota.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -28,7 +29,7 @@ pub struct QuotaArgs {
 /// Runs `stella quota`; returns the exit code.
 pub fn run(args: QuotaArgs) -> anyhow::Result<u8> {
     let remote = args.server.connect()?;
-    let quota = remote.json(remote.get("/api/v1/quota")?, "quota")?;
+    let quota: QuotaView = remote.json(remote.get("/api/v1/quota")?, "quota")?;
     let text = match args.output {
         QuotaOutput::Json => serde_json::to_string_pretty(&quota)?,
         QuotaOutput::Table => table(&quota),
@@ -40,26 +41,24 @@ pub fn run(args: QuotaArgs) -> anyhow::Result<u8> {
 }
 
 /// The quota as aligned `field  value` lines.
-fn table(q: &serde_json::Value) -> String {
-    let field = |k: &str| match q.get(k) {
-        Some(serde_json::Value::String(s)) => s.clone(),
-        Some(serde_json::Value::Null) | None => "-".to_owned(),
-        Some(v) => v.to_string(),
-    };
+fn table(q: &QuotaView) -> String {
     // u32::MAX is how the server spells "no limit".
-    let limit = match q.get("limit").and_then(|v| v.as_u64()) {
-        Some(l) if l == u64::from(u32::MAX) => "unlimited".to_owned(),
-        _ => field("limit"),
+    let limit = match q.limit {
+        u32::MAX => "unlimited".to_owned(),
+        l => l.to_string(),
     };
+    let reset_at = q
+        .reset_at
+        .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
     let rows = [
-        ("subject", field("subject")),
-        ("tier", field("tier")),
-        ("used today", field("used")),
+        ("subject", q.subject.clone()),
+        ("tier", q.tier.clone()),
+        ("used today", q.used.to_string()),
         ("daily limit", limit),
-        ("remaining", field("remaining")),
+        ("remaining", q.remaining.to_string()),
         (
             "resets at",
-            format!("{} (in {} s)", field("resetAt"), field("resetInSeconds")),
+            format!("{reset_at} (in {} s)", q.reset_in_seconds),
         ),
     ];
     rows.iter()

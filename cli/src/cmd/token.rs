@@ -5,6 +5,9 @@ use std::io::Write;
 
 use clap::{Args, Subcommand, ValueEnum};
 
+use serde::Serialize;
+use stella_core::server_api::{OfflineRequest, OfflineToken, TokenRequest, TokenResponse};
+
 use crate::server_client::ServerArgs;
 
 /// How to print a token.
@@ -78,43 +81,41 @@ pub fn run(command: TokenCommand) -> anyhow::Result<u8> {
 
 fn request(args: RequestArgs) -> anyhow::Result<u8> {
     let remote = args.server.connect()?;
-    let mut form = vec![
-        ("grant_type", "client_credentials".to_owned()),
-        ("client_id", args.client_id.clone()),
-        ("client_secret", args.client_secret.clone()),
-    ];
-    if let Some(scope) = &args.scope {
-        let scopes: Vec<&str> = scope.split([' ', ',']).filter(|s| !s.is_empty()).collect();
-        form.push(("scope", scopes.join(" ")));
-    }
-    let answer = remote.json(
+    let form = TokenRequest {
+        grant_type: "client_credentials".to_owned(),
+        client_id: Some(args.client_id.clone()),
+        client_secret: Some(args.client_secret.clone()),
+        scope: args.scope.as_deref().map(|scope| {
+            let scopes: Vec<&str> = scope.split([' ', ',']).filter(|s| !s.is_empty()).collect();
+            scopes.join(" ")
+        }),
+    };
+    let answer: TokenResponse = remote.json(
         remote.post_anonymous("/connect/token").form(&form),
         "token request",
     )?;
-    print_token(&answer, "access_token", args.output)
+    print_token(&answer, &answer.access_token, args.output)
 }
 
 fn offline(args: OfflineArgs) -> anyhow::Result<u8> {
     let remote = args.server.connect()?;
-    let mut body = serde_json::json!({ "subject": args.subject, "tier": args.tier });
-    if !args.scope.is_empty() {
-        body["scopes"] = serde_json::json!(args.scope);
-    }
-    let answer = remote.json(
+    let body = OfflineRequest {
+        subject: args.subject,
+        tier: args.tier,
+        scopes: (!args.scope.is_empty()).then_some(args.scope),
+    };
+    let answer: OfflineToken = remote.json(
         remote.post("/api/v1/token/offline")?.json(&body),
         "offline token",
     )?;
-    print_token(&answer, "token", args.output)
+    print_token(&answer, &answer.token, args.output)
 }
 
-fn print_token(answer: &serde_json::Value, field: &str, output: TokenOutput) -> anyhow::Result<u8> {
+/// Prints the token alone, or the whole answer.
+fn print_token(answer: &impl Serialize, token: &str, output: TokenOutput) -> anyhow::Result<u8> {
     let text = match output {
         TokenOutput::Json => serde_json::to_string_pretty(answer)?,
-        TokenOutput::Text => answer
-            .get(field)
-            .and_then(|v| v.as_str())
-            .ok_or_else(|| anyhow::anyhow!("the server's answer has no `{field}`"))?
-            .to_owned(),
+        TokenOutput::Text => token.to_owned(),
     };
     let mut out = std::io::stdout().lock();
     writeln!(out, "{text}")?;

@@ -67,6 +67,19 @@ impl QuotaStore for MemoryQuota {
             .unwrap_or(0);
         Ok(status_admission(limit, used, now))
     }
+
+    async fn refund(&self, subject: &str, admitted_at: DateTime<Utc>) -> Result<u32, QuotaError> {
+        let mut days = self.days.lock().unwrap_or_else(PoisonError::into_inner);
+        // A past day already dropped has nothing left to refund.
+        let Some(used) = days
+            .get_mut(&day(admitted_at))
+            .and_then(|d| d.get_mut(subject))
+        else {
+            return Ok(0);
+        };
+        *used = used.saturating_sub(1);
+        Ok(*used)
+    }
 }
 
 /// A status reading: `admitted` says whether the next scan would be admitted.

@@ -1,6 +1,10 @@
 //! Daily scan quotas: one counter per subject and UTC day, checked and incremented
 //! atomically, reset at the next UTC midnight. The server's UTC clock is the only
 //! clock used (callers pass `now`), so client clock skew cannot stretch a day.
+//!
+//! A scan is reserved before it runs ([`QuotaStore::admit`]) and refunded when it
+//! could not run ([`QuotaStore::refund`]): reserving first keeps the count exact at
+//! the limit however many requests race, and the refund keeps failed scans free.
 
 pub mod memory;
 #[cfg(feature = "redis")]
@@ -57,6 +61,11 @@ pub trait QuotaStore: Send + Sync + std::fmt::Debug {
         limit: u32,
         now: DateTime<Utc>,
     ) -> Result<Admission, QuotaError>;
+
+    /// Gives back one scan admitted at `admitted_at` (on that UTC day's counter, not
+    /// today's) because it could not run; never goes below zero. Returns the count
+    /// left on that day.
+    async fn refund(&self, subject: &str, admitted_at: DateTime<Utc>) -> Result<u32, QuotaError>;
 }
 
 impl Admission {

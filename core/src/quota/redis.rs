@@ -30,12 +30,23 @@ redis.call('EXPIREAT', KEYS[1], ARGV[2])
 return {1, used}
 ";
 
+/// KEYS[1] the counter. Decrements it when above zero (keeping its expiry); creates
+/// no key. Returns the count left.
+const REFUND_SCRIPT: &str = r"
+local used = tonumber(redis.call('GET', KEYS[1]) or '0')
+if used <= 0 then
+  return 0
+end
+return redis.call('DECR', KEYS[1])
+";
+
 /// A [`QuotaStore`] on Redis: key `{prefix}quota:{subject}:{YYYY-MM-DD}`.
 #[derive(Clone)]
 pub struct RedisQuota {
     conn: ConnectionManager,
     prefix: String,
     script: redis::Script,
+    refund_script: redis::Script,
 }
 
 impl std::fmt::Debug for RedisQuota {
@@ -57,6 +68,7 @@ impl RedisQuota {
             conn,
             prefix: prefix.into(),
             script: redis::Script::new(ADMIT_SCRIPT),
+            refund_script: redis::Script::new(REFUND_SCRIPT),
         }
     }
 
@@ -107,5 +119,16 @@ impl QuotaStore for RedisQuota {
             .map_err(store_error)?;
         let used = u32::try_from(used.unwrap_or(0).max(0)).unwrap_or(u32::MAX);
         Ok(status_admission(limit, used, now))
+    }
+
+    async fn refund(&self, subject: &str, admitted_at: DateTime<Utc>) -> Result<u32, QuotaError> {
+        let mut conn = self.conn.clone();
+        let used: i64 = self
+            .refund_script
+            .key(self.key(subject, admitted_at))
+            .invoke_async(&mut conn)
+            .await
+            .map_err(store_error)?;
+        Ok(u32::try_from(used.max(0)).unwrap_or(u32::MAX))
     }
 }

@@ -176,6 +176,72 @@ async fn unlimited_is_counted(q: Arc<dyn QuotaStore>) {
     assert_eq!(q.status("ent", UNLIMITED, now).await.unwrap().used, 50);
 }
 
+/// A refund gives back one scan on the day it was admitted, never below zero, and
+/// frees room under the limit.
+async fn refunds_give_back_a_scan(q: Arc<dyn QuotaStore>) {
+    let now = Utc::now();
+    for _ in 0..2 {
+        assert!(q.admit("f", 2, now).await.unwrap().admitted);
+    }
+    assert!(!q.admit("f", 2, now).await.unwrap().admitted);
+    assert_eq!(q.refund("f", now).await.unwrap(), 1);
+    assert_eq!(q.status("f", 2, now).await.unwrap().used, 1);
+    assert!(q.admit("f", 2, now).await.unwrap().admitted);
+    for expected in [1, 0, 0, 0] {
+        assert_eq!(q.refund("f", now).await.unwrap(), expected);
+    }
+    assert_eq!(q.status("f", 2, now).await.unwrap().used, 0);
+    // A subject never counted stays at zero.
+    assert_eq!(q.refund("nobody", now).await.unwrap(), 0);
+    assert_eq!(q.status("nobody", 2, now).await.unwrap().used, 0);
+}
+
+/// A refund goes to the day the scan was admitted on, not to the day it ends.
+async fn refunds_hit_the_admission_day(q: Arc<dyn QuotaStore>) {
+    let late = future_day_at(23, 59, 59);
+    let next = late + Duration::seconds(1);
+    q.admit("d", 10, late).await.unwrap();
+    q.admit("d", 10, next).await.unwrap();
+    q.admit("d", 10, next).await.unwrap();
+    assert_eq!(q.refund("d", late).await.unwrap(), 0);
+    assert_eq!(q.status("d", 10, next).await.unwrap().used, 2);
+}
+
+/// Reservations racing refunds at the limit: the count ends exact, never past the
+/// limit nor below zero.
+async fn refunds_racing_admissions_stay_exact(q: Arc<dyn QuotaStore>) {
+    const CLIENTS: usize = 32;
+    const LIMIT: u32 = 50;
+    let now = Utc::now();
+    let mut tasks = Vec::new();
+    for _ in 0..CLIENTS {
+        let q = q.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut kept = 0u32;
+            // Each client reserves 10 times and refunds every other reservation.
+            for i in 0..10 {
+                let a = q.admit("race", LIMIT, now).await.unwrap();
+                assert!(a.used <= LIMIT, "counter went past the limit: {a:?}");
+                if !a.admitted {
+                    continue;
+                }
+                if i % 2 == 0 {
+                    q.refund("race", now).await.unwrap();
+                } else {
+                    kept += 1;
+                }
+            }
+            kept
+        }));
+    }
+    let mut kept = 0;
+    for t in tasks {
+        kept += t.await.unwrap();
+    }
+    assert!(kept <= LIMIT);
+    assert_eq!(q.status("race", LIMIT, now).await.unwrap().used, kept);
+}
+
 /// Runs each behaviour on each backend.
 macro_rules! suite {
     ($($name:ident),* $(,)?) => {
@@ -207,6 +273,9 @@ suite!(
     reset_at_is_next_midnight,
     status_does_not_count,
     unlimited_is_counted,
+    refunds_give_back_a_scan,
+    refunds_hit_the_admission_day,
+    refunds_racing_admissions_stay_exact,
 );
 
 #[tokio::test(flavor = "multi_thread")]

@@ -4,21 +4,9 @@
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
-use utoipa::ToSchema;
 
-/// The body of every error answer.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct ErrorBody {
-    /// Machine-readable code, e.g. `invalid_sbom`, `quota_exceeded`, `unauthorized`.
-    pub error: String,
-    /// What went wrong, for people.
-    pub message: String,
-    /// More about it (missing layers, quota figures, validation errors).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Object)]
-    pub details: Option<serde_json::Value>,
-}
+use crate::service::TaskFailed;
+use stella_core::server_api::ErrorBody;
 
 /// An error answer.
 #[derive(Debug)]
@@ -148,7 +136,9 @@ pub async fn json_errors(response: Response) -> Response {
     rewritten
 }
 
-/// Turns a failed blocking task into a 503 (a panic in a scan is a server fault).
-pub fn join_error(e: tokio::task::JoinError) -> ApiError {
-    ApiError::unavailable(format!("worker task failed: {e}"))
+/// A failed blocking task is a 503 (a panic in a scan is a server fault).
+impl From<TaskFailed> for ApiError {
+    fn from(e: TaskFailed) -> Self {
+        ApiError::unavailable(e.to_string())
+    }
 }

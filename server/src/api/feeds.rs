@@ -6,9 +6,10 @@ use axum::http::StatusCode;
 
 use super::AppState;
 use super::auth::Caller;
-use super::error::{ApiError, ErrorBody};
+use super::error::ApiError;
 use crate::service::feeds::{FeedsError, FeedsView, SyncSummary};
 use stella_core::identity::Scope;
+use stella_core::server_api::ErrorBody;
 
 fn feeds_error(e: FeedsError) -> ApiError {
     match e {

@@ -46,7 +46,7 @@ pub async fn healthz() -> Json<Health> {
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let mut checks = Vec::new();
     let scanner = state.scanner.clone();
-    let db = tokio::task::spawn_blocking(move || scanner.advisories.check()).await;
+    let db = crate::service::blocking(move || scanner.advisories.check()).await;
     checks.push(Check {
         name: "advisory-db".into(),
         status: match db {

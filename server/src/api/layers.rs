@@ -5,30 +5,21 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 use super::AppState;
 use super::auth::Caller;
-use super::error::{ApiError, ErrorBody, join_error};
-use stella_core::delta::fragment::decode_checked;
-use stella_core::delta::manifest::{validate_digest, validate_digests};
+use super::error::ApiError;
+use crate::service::layers::LayerError;
 use stella_core::identity::Scope;
+use stella_core::server_api::{ErrorBody, LayersQuery, MissingLayers};
 
-/// Layer digests to look up.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct LayersQuery {
-    /// Layer digests (`sha256:` + 64 lowercase hex), at most 512.
-    #[schema(max_items = 512)]
-    pub layers: Vec<String>,
-}
-
-/// The layers with no stored analysis.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct MissingLayers {
-    /// Digests to upload, in request order, without repeats.
-    pub missing: Vec<String>,
+fn layer_error(e: LayerError) -> ApiError {
+    match e {
+        LayerError::InvalidDigest(m) => ApiError::bad_request("invalid_digest", m),
+        LayerError::InvalidFragment(m) => ApiError::bad_request("invalid_fragment", m),
+        LayerError::Unavailable(m) => ApiError::unavailable(m),
+        LayerError::Task(e) => e.into(),
+    }
 }
 
 /// Which of these layers the server has not analysed yet (Redis SDIFF against the
@@ -48,17 +39,11 @@ pub async fn missing(
     caller.require(Scope::Scan)?;
     let query: LayersQuery = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request("invalid_request", format!("body: {e}")))?;
-    validate_digests(&query.layers)
-        .map_err(|e| ApiError::bad_request("invalid_digest", e.to_string()))?;
     let missing = state
-        .scans
         .layers
         .missing(&query.layers)
         .await
-        .map_err(|e| ApiError::unavailable(e.to_string()))?;
-    state
-        .metrics
-        .layer_lookup(query.layers.len(), missing.len());
+        .map_err(layer_error)?;
     Ok(Json(MissingLayers { missing }))
 }
 
@@ -82,28 +67,10 @@ pub async fn upload(
     body: Bytes,
 ) -> Result<StatusCode, ApiError> {
     caller.require(Scope::Scan)?;
-    validate_digest(&digest).map_err(|e| ApiError::bad_request("invalid_digest", e.to_string()))?;
-    let scans = state.scans.clone();
-    let check_digest = digest.clone();
-    let check_body = body.clone();
-    tokio::task::spawn_blocking(move || {
-        let selection = stella_core::delta::selection_id(&scans.analyzers);
-        decode_checked(
-            &check_body,
-            &check_digest,
-            &selection,
-            &scans.fragment_limits,
-        )
-        .map(|_| ())
-    })
-    .await
-    .map_err(join_error)?
-    .map_err(|e| ApiError::bad_request("invalid_fragment", e.to_string()))?;
     state
-        .scans
         .layers
-        .put(&digest, body.to_vec())
+        .upload(&digest, body.to_vec())
         .await
-        .map_err(|e| ApiError::unavailable(e.to_string()))?;
+        .map_err(layer_error)?;
     Ok(StatusCode::CREATED)
 }

@@ -1,8 +1,7 @@
 //! The stella-server HTTP API (axum): routes, authentication, metrics, OpenAPI.
 //!
-//! Handlers are thin: they authenticate, check the quota, and hand work to the
-//! domain (scanner, stores, queue); blocking work (SQLite, matching) runs on
-//! blocking threads.
+//! Handlers are thin: they extract the request, authenticate, call one service
+//! (`crate::service`) and map its errors to answers; the services do the work.
 
 pub mod auth;
 pub mod error;
@@ -25,12 +24,12 @@ use axum::http::{HeaderName, Request};
 use axum::middleware::Next;
 use axum::response::Response;
 use axum::routing::{delete, get, post, put};
-use tokio::sync::Semaphore;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
 use crate::service::engine::ScanEngine;
 use crate::service::feeds::FeedsService;
+use crate::service::layers::LayerService;
 use crate::service::scans::ScanService;
 use stella_core::identity::Tiers;
 use stella_core::identity::store::IdentityStore;
@@ -69,8 +68,10 @@ pub struct Shared {
     pub tiers: Tiers,
     /// Daily scan counters.
     pub quota: Arc<dyn QuotaStore>,
-    /// Runs scans (and holds the layer store).
+    /// Scan requests: quota, queueing, running.
     pub scans: Arc<ScanService>,
+    /// Layer fragments of the delta-SBOM protocol.
+    pub layers: Arc<LayerService>,
     /// Scan jobs.
     pub queue: Arc<dyn JobQueue>,
     /// Scan records.
@@ -81,8 +82,6 @@ pub struct Shared {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Redis, when configured (readiness checks it).
     pub redis: Option<redis::aio::ConnectionManager>,
-    /// Bounds synchronous scans running at once.
-    pub sync_scans: Semaphore,
     /// Largest request body accepted.
     pub max_body_bytes: usize,
 }
@@ -91,7 +90,7 @@ impl std::fmt::Debug for Shared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Shared")
             .field("quota", &self.quota)
-            .field("layers", &self.scans.layers)
+            .field("layers", &self.layers)
             .field("queue", &self.queue)
             .field("redis", &self.redis.is_some())
             .finish_non_exhaustive()
@@ -112,7 +111,7 @@ pub fn router(state: AppState) -> Router {
             "/layers/{digest}",
             // Fragments are bounded by their own limit, not the general body limit.
             put(layers::upload).layer(DefaultBodyLimit::max(
-                state.scans.fragment_limits.max_compressed_bytes as usize,
+                state.layers.fragment_limits.max_compressed_bytes as usize,
             )),
         )
         .route("/quota", get(quota::get))

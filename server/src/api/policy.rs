@@ -11,13 +11,15 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
 use super::auth::Caller;
-use super::error::{ApiError, ErrorBody, join_error};
+use super::error::ApiError;
+use crate::service::blocking;
 use crate::service::engine::PolicyChangeError;
 use stella_core::identity::Scope;
 use stella_core::policy::compiled::CompiledPolicy;
 use stella_core::policy::document::PolicyDocument;
 use stella_core::policy::mute::MuteRule;
 use stella_core::policy::store::{AuditEntry, StoredMute};
+use stella_core::server_api::ErrorBody;
 
 /// The active policy.
 #[derive(Debug, Serialize, ToSchema)]
@@ -97,11 +99,9 @@ pub async fn put(
     let compiled = compile(&body).map_err(|e| ApiError::bad_request("invalid_policy", e))?;
     let scanner = state.scanner.clone();
     let actor = caller.subject().to_owned();
-    let stored =
-        tokio::task::spawn_blocking(move || scanner.policy.put(compiled, Some(&actor), Utc::now()))
-            .await
-            .map_err(join_error)?
-            .map_err(change_error)?;
+    let stored = blocking(move || scanner.policy.put(compiled, Some(&actor), Utc::now()))
+        .await?
+        .map_err(change_error)?;
     tracing::info!(version = stored.version, digest = %stored.digest, actor = caller.subject(), "policy stored");
     Ok(Json(PolicyView {
         version: Some(stored.version),
@@ -120,9 +120,7 @@ pub async fn put(
         (status = 401, description = "No valid token", body = ErrorBody)))]
 pub async fn validate(caller: Caller, body: Bytes) -> Result<Json<Validation>, ApiError> {
     caller.require(Scope::Scan)?;
-    let result = tokio::task::spawn_blocking(move || compile(&body))
-        .await
-        .map_err(join_error)?;
+    let result = blocking(move || compile(&body)).await?;
     Ok(Json(match result {
         Ok(p) => Validation {
             valid: true,
@@ -149,9 +147,8 @@ pub async fn mutes(
 ) -> Result<Json<Vec<StoredMute>>, ApiError> {
     caller.require(Scope::Scan)?;
     let scanner = state.scanner.clone();
-    let mutes = tokio::task::spawn_blocking(move || scanner.policy.mutes())
-        .await
-        .map_err(join_error)?
+    let mutes = blocking(move || scanner.policy.mutes())
+        .await?
         .map_err(|e| ApiError::unavailable(e.to_string()))?;
     Ok(Json(mutes))
 }
@@ -184,12 +181,9 @@ pub async fn add_mute(
     rule.provenance = None;
     let scanner = state.scanner.clone();
     let actor = caller.subject().to_owned();
-    let stored = tokio::task::spawn_blocking(move || {
-        scanner.policy.add_mute(rule, Some(&actor), Utc::now())
-    })
-    .await
-    .map_err(join_error)?
-    .map_err(change_error)?;
+    let stored = blocking(move || scanner.policy.add_mute(rule, Some(&actor), Utc::now()))
+        .await?
+        .map_err(change_error)?;
     Ok((StatusCode::CREATED, Json(stored)))
 }
 
@@ -211,13 +205,12 @@ pub async fn remove_mute(
     let scanner = state.scanner.clone();
     let actor = caller.subject().to_owned();
     let lookup = id.clone();
-    let removed = tokio::task::spawn_blocking(move || {
+    let removed = blocking(move || {
         scanner
             .policy
             .remove_mute(&lookup, Some(&actor), Utc::now())
     })
-    .await
-    .map_err(join_error)?
+    .await?
     .map_err(change_error)?;
     match removed {
         Some(_) => Ok(StatusCode::NO_CONTENT),
@@ -257,9 +250,8 @@ pub async fn audit(
         ));
     }
     let scanner = state.scanner.clone();
-    let entries = tokio::task::spawn_blocking(move || scanner.policy.audit(limit))
-        .await
-        .map_err(join_error)?
+    let entries = blocking(move || scanner.policy.audit(limit))
+        .await?
         .map_err(|e| ApiError::unavailable(e.to_string()))?;
     Ok(Json(entries))
 }

@@ -10,87 +10,19 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, Utc};
 use futures_util::stream::{self, Stream};
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
 use super::auth::Caller;
-use super::error::{ApiError, ErrorBody, join_error};
-use super::quota::admit;
+use super::error::ApiError;
 use crate::service::engine::{ScanFailure, ScanTarget};
-use crate::service::scans::{JobPayload, is_manifest};
+use crate::service::scans::{Requester, ScanCreated, ScanRequest};
 use stella_core::identity::Scope;
-use stella_core::queue::{Job, submit};
 use stella_core::scan_records::{ScanEvent, ScanRecord};
-
-/// Query parameters of `POST /scan`.
-#[derive(Debug, Default, Deserialize, IntoParams)]
-#[serde(rename_all = "camelCase")]
-#[into_params(parameter_in = Query)]
-pub struct ScanParams {
-    /// Queue the scan and answer its id at once (202) instead of the verdict.
-    #[serde(default, rename = "async")]
-    pub run_async: bool,
-    /// Image reference the SBOM describes (policy `images` conditions, mutes).
-    pub image: Option<String>,
-    /// Image digest.
-    pub image_digest: Option<String>,
-    /// Kubernetes namespace the image runs in.
-    pub namespace: Option<String>,
-}
-
-/// A queued scan.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ScanAccepted {
-    /// The scan id.
-    pub id: String,
-    /// `queued`.
-    pub status: String,
-    /// Where to read its record.
-    pub location: String,
-    /// Where to follow its progress.
-    pub events: String,
-}
-
-/// A scan's record.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ScanView {
-    /// The scan id.
-    pub id: String,
-    /// `queued`, `running`, `done` or `failed`.
-    pub status: String,
-    /// When it was queued.
-    pub created_at: DateTime<Utc>,
-    /// When it last changed.
-    pub updated_at: DateTime<Utc>,
-    /// Delivery attempts so far.
-    pub attempts: u32,
-    /// Why it failed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    /// The scan report (schema "2", as `stella scan --output json`), once done.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Object)]
-    pub report: Option<serde_json::Value>,
-}
-
-impl From<ScanRecord> for ScanView {
-    fn from(r: ScanRecord) -> Self {
-        Self {
-            id: r.id,
-            status: r.status.as_str().to_owned(),
-            created_at: r.created_at,
-            updated_at: r.updated_at,
-            attempts: r.attempts,
-            error: r.error,
-            report: r.result,
-        }
-    }
-}
+use stella_core::server_api::{
+    EVENT_STREAM_MEDIA_TYPE, ErrorBody, MissingLayers, NDJSON_MEDIA_TYPE, ScanAccepted, ScanParams,
+    ScanView,
+};
 
 fn failure(e: ScanFailure) -> ApiError {
     match e {
@@ -103,8 +35,15 @@ fn failure(e: ScanFailure) -> ApiError {
                 layers.len()
             ),
         )
-        .with_details(serde_json::json!({ "missing": layers })),
+        .with_details(serde_json::to_value(MissingLayers { missing: layers }).unwrap_or_default()),
         ScanFailure::Unavailable(m) => ApiError::unavailable(m),
+        ScanFailure::QuotaExceeded { message, details } => {
+            let retry = details.retry_after_seconds;
+            let mut e = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "quota_exceeded", message)
+                .with_details(serde_json::to_value(details).unwrap_or_default());
+            e.retry_after = Some(retry);
+            e
+        }
     }
 }
 
@@ -135,71 +74,33 @@ pub async fn create(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     caller.require(Scope::Scan)?;
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok());
-    let manifest = is_manifest(content_type, &body);
-    let target = ScanTarget {
-        image: params.image,
-        image_digest: params.image_digest,
-        namespace: params.namespace,
+    let who = Requester {
+        subject: caller.subject().to_owned(),
+        tier: caller.0.tier.clone(),
+        daily_limit: caller.0.max_scans_per_day,
     };
-    let service = state.scans.clone();
-    let parse_body = body.clone();
-    let input = tokio::task::spawn_blocking(move || service.read(manifest, &parse_body))
-        .await
-        .map_err(join_error)?
-        .map_err(failure)?;
-    admit(&state, &caller).await?;
-    if params.run_async {
-        let id = uuid::Uuid::new_v4().to_string();
-        let payload = JobPayload {
-            subject: caller.subject().to_owned(),
-            target,
-            manifest,
-            body: body.to_vec(),
-        };
-        let job = Job {
-            id: id.clone(),
-            payload: payload.encode(),
-        };
-        submit(
-            state.queue.as_ref(),
-            state.records.as_ref(),
-            &job,
-            Some(caller.subject()),
-        )
-        .await
-        .map_err(|e| ApiError::unavailable(e.to_string()))?;
-        let location = format!("/api/v1/scan/{id}");
-        let accepted = ScanAccepted {
-            events: format!("{location}/events"),
-            location: location.clone(),
-            id,
-            status: "queued".into(),
-        };
-        return Ok((
+    let request = ScanRequest {
+        target: ScanTarget {
+            image: params.image,
+            image_digest: params.image_digest,
+            namespace: params.namespace,
+        },
+        run_async: params.run_async,
+        content_type: headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+        body: body.to_vec(),
+    };
+    match state.scans.create(&who, request).await.map_err(failure)? {
+        ScanCreated::Report(report) => Ok(Json(report).into_response()),
+        ScanCreated::Queued(accepted) => Ok((
             StatusCode::ACCEPTED,
-            [(header::LOCATION, location)],
+            [(header::LOCATION, accepted.location.clone())],
             Json(accepted),
         )
-            .into_response());
+            .into_response()),
     }
-    let _permit = state
-        .sync_scans
-        .acquire()
-        .await
-        .map_err(|_| ApiError::unavailable("server shutting down"))?;
-    let report = state
-        .scans
-        .run(input, &target, &|_, _| {})
-        .await
-        .map_err(|e| {
-            state.metrics.scan("error");
-            failure(e)
-        })?;
-    state.metrics.scan(report.verdict.status.as_str());
-    Ok(Json(report).into_response())
 }
 
 /// The record of a scan the caller queued.
@@ -262,7 +163,7 @@ pub async fn events(
     let sse = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|a| a.contains("text/event-stream"));
+        .is_some_and(|a| a.contains(EVENT_STREAM_MEDIA_TYPE));
     let events = event_stream(state, id);
     if sse {
         use futures_util::StreamExt;
@@ -286,7 +187,7 @@ pub async fn events(
         Ok::<_, Infallible>(Bytes::from(line))
     });
     Ok((
-        [(header::CONTENT_TYPE, "application/x-ndjson")],
+        [(header::CONTENT_TYPE, NDJSON_MEDIA_TYPE)],
         Body::from_stream(lines),
     )
         .into_response())

@@ -9,52 +9,18 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Form, Json};
 use base64::Engine as _;
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use chrono::Utc;
 
 use super::AppState;
 use super::auth::Caller;
-use super::error::{ApiError, ErrorBody, join_error};
+use super::error::ApiError;
+use crate::service::blocking;
 use stella_core::identity::clients::authenticate;
 use stella_core::identity::keys::Jwks;
 use stella_core::identity::{Scope, TokenKind};
-
-/// The client-credentials token request (form fields, RFC 6749 §4.4).
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct TokenRequest {
-    /// Must be `client_credentials`.
-    #[schema(pattern = "^client_credentials$")]
-    pub grant_type: String,
-    /// The client id (or in HTTP Basic authentication).
-    pub client_id: Option<String>,
-    /// The client secret (or in HTTP Basic authentication).
-    pub client_secret: Option<String>,
-    /// Space-separated scopes wanted (default: all the client holds).
-    pub scope: Option<String>,
-}
-
-/// A successful token answer (RFC 6749 §5.1).
-#[derive(Debug, Serialize, ToSchema)]
-pub struct TokenResponse {
-    /// The JWT.
-    pub access_token: String,
-    /// Always `Bearer`.
-    pub token_type: String,
-    /// Seconds until it expires (43200: 12 h).
-    pub expires_in: i64,
-    /// Scopes granted.
-    pub scope: String,
-}
-
-/// An OAuth2 error answer (RFC 6749 §5.2).
-#[derive(Debug, Serialize, ToSchema)]
-pub struct OAuthError {
-    /// `invalid_request`, `invalid_client`, `unsupported_grant_type`, `invalid_scope`.
-    pub error: String,
-    /// What went wrong.
-    pub error_description: String,
-}
+use stella_core::server_api::{
+    ErrorBody, OAuthError, OfflineRequest, OfflineToken, TokenRequest, TokenResponse,
+};
 
 fn oauth_error(status: StatusCode, code: &str, description: impl Into<String>) -> Response {
     let mut response = (
@@ -128,8 +94,7 @@ pub async fn client_credentials(
     };
     let identity = state.identity.clone();
     // PBKDF2 is deliberately slow: keep it off the async workers.
-    let client =
-        tokio::task::spawn_blocking(move || authenticate(identity.as_ref(), &id, &secret)).await;
+    let client = blocking(move || authenticate(identity.as_ref(), &id, &secret)).await;
     let client = match client {
         Ok(Ok(Some(client))) => client,
         Ok(Ok(None)) => {
@@ -140,7 +105,7 @@ pub async fn client_credentials(
             );
         }
         Ok(Err(e)) => return ApiError::unavailable(e.to_string()).into_response(),
-        Err(e) => return join_error(e).into_response(),
+        Err(e) => return ApiError::from(e).into_response(),
     };
     let scopes = match client.grant_scopes(request.scope.as_deref()) {
         Ok(scopes) => scopes,
@@ -164,32 +129,6 @@ pub async fn client_credentials(
         .into_response(),
         Err(e) => ApiError::unavailable(e.to_string()).into_response(),
     }
-}
-
-/// Request for an offline token.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct OfflineRequest {
-    /// The token's subject (who its scans are counted for).
-    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
-    pub subject: String,
-    /// The tier (`Free`, `Team`, `Enterprise`).
-    pub tier: String,
-    /// Scopes (default: `scan`).
-    #[serde(default)]
-    pub scopes: Option<Vec<String>>,
-}
-
-/// An offline token.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct OfflineToken {
-    /// The JWT (30 days), verifiable with the JWKS and no network.
-    pub token: String,
-    /// When it expires.
-    pub expires_at: DateTime<Utc>,
-    /// The signing key's id.
-    pub kid: String,
 }
 
 /// A 30-day offline token (admin scope).

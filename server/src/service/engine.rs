@@ -284,6 +284,14 @@ pub enum ScanFailure {
     /// The advisory DB or another store failed: the server's fault.
     #[error("{0}")]
     Unavailable(String),
+    /// The caller's daily quota is used up; nothing was counted.
+    #[error("{message}")]
+    QuotaExceeded {
+        /// What to tell the caller (limit, subject, tier, reset time).
+        message: String,
+        /// The figures, as the 429 answer's details.
+        details: stella_core::server_api::QuotaExceeded,
+    },
 }
 
 impl From<ScanError> for ScanFailure {

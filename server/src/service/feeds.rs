@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::blocking;
 use super::engine::AdvisoryPool;
 use stella_core::feedser::config::FeedConfig;
 use stella_core::feedser::runner;
@@ -107,7 +108,7 @@ impl FeedsService {
     pub async fn status(self: &Arc<Self>) -> Result<FeedsView, FeedsError> {
         let last_sync = *self.last_sync.lock().unwrap_or_else(|e| e.into_inner());
         let this = self.clone();
-        let mut view = tokio::task::spawn_blocking(move || this.read_status())
+        let mut view = blocking(move || this.read_status())
             .await
             .map_err(|e| FeedsError::Failed(e.to_string()))??;
         view.last_sync = last_sync;
@@ -149,7 +150,7 @@ impl FeedsService {
     pub async fn sync(self: &Arc<Self>) -> Result<SyncSummary, FeedsError> {
         let _running = self.running.try_lock().map_err(|_| FeedsError::Busy)?;
         let this = self.clone();
-        let summary = tokio::task::spawn_blocking(move || this.run_sync())
+        let summary = blocking(move || this.run_sync())
             .await
             .map_err(|e| FeedsError::Failed(e.to_string()))??;
         self.pool.reload();

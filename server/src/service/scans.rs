@@ -1,27 +1,28 @@
-//! Scan requests end to end, shared by `POST /scan` (synchronous) and the runners
-//! (asynchronous jobs): classify the body (SBOM document or layer manifest), compose
-//! an image SBOM from stored layer fragments, scan, and for jobs keep the record.
+//! Scan requests end to end, shared by `POST /scan` (synchronous, or queued) and the
+//! runners (asynchronous jobs): classify the body (SBOM document or layer manifest),
+//! reserve the caller's quota, compose an image SBOM from stored layer fragments,
+//! scan, and for jobs keep the record. A scan that could not run is refunded.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use tokio::sync::Semaphore;
 
+use super::blocking;
 use super::engine::{ScanEngine, ScanFailure, ScanTarget};
+use super::layers::LayerService;
 use crate::metrics::Metrics;
-use stella_core::delta::fragment::FragmentLimits;
 use stella_core::delta::manifest::{LayerManifest, ManifestLimits};
-use stella_core::delta::{ComposeError, LayerStore, load_and_compose};
-use stella_core::inventory::analyzer::Analyzer;
-use stella_core::queue::Delivery;
+use stella_core::delta::{ComposeError, load_and_compose};
 use stella_core::queue::runner::{JobError, JobHandler};
+use stella_core::queue::{Delivery, Job, JobQueue, submit};
+use stella_core::quota::{QuotaStore, seconds_until_reset};
 use stella_core::report::ScanReport;
 use stella_core::sbom::{self, Sbom, SbomFormat};
 use stella_core::scan_records::{ScanStatus, ScanStore};
-
-/// The media type of a layer manifest body.
-pub const LAYER_MANIFEST_MEDIA_TYPE: &str = "application/vnd.stella.layer-manifest+json";
+use stella_core::server_api::{LAYER_MANIFEST_MEDIA_TYPE, QuotaExceeded, ScanAccepted};
 
 /// A scan request's body, read and checked (before the quota counts it).
 #[derive(Debug, Clone)]
@@ -46,6 +47,9 @@ pub struct JobPayload {
     pub target: ScanTarget,
     /// Whether `body` is a layer manifest.
     pub manifest: bool,
+    /// When the scan was counted against the subject's quota (the day a refund goes
+    /// to); absent in jobs queued before refunds existed.
+    pub admitted_at: Option<DateTime<Utc>>,
     /// The request body.
     pub body: Vec<u8>,
 }
@@ -56,6 +60,8 @@ struct PayloadHeader {
     subject: String,
     target: ScanTarget,
     manifest: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    admitted_at: Option<DateTime<Utc>>,
 }
 
 impl JobPayload {
@@ -65,6 +71,7 @@ impl JobPayload {
             subject: self.subject.clone(),
             target: self.target.clone(),
             manifest: self.manifest,
+            admitted_at: self.admitted_at,
         };
         // Compact JSON escapes newlines inside strings, so the first b'\n' ends it.
         let mut out = serde_json::to_vec(&header).unwrap_or_default();
@@ -85,6 +92,7 @@ impl JobPayload {
             subject: header.subject,
             target: header.target,
             manifest: header.manifest,
+            admitted_at: header.admitted_at,
             body: bytes[split + 1..].to_vec(),
         })
     }
@@ -102,20 +110,181 @@ pub fn is_manifest(content_type: Option<&str>, body: &[u8]) -> bool {
         .any(|w| w == stella_core::delta::manifest::SCHEMA.as_bytes())
 }
 
+/// Who asks for a scan, as their token says.
+#[derive(Debug, Clone)]
+pub struct Requester {
+    /// The token's subject (whose quota counts the scan).
+    pub subject: String,
+    /// The subject's tier.
+    pub tier: String,
+    /// Scans allowed per UTC day.
+    pub daily_limit: u32,
+}
+
+/// A scan request as received.
+#[derive(Debug)]
+pub struct ScanRequest {
+    /// Where the scan runs.
+    pub target: ScanTarget,
+    /// Queue it and answer at once instead of scanning now.
+    pub run_async: bool,
+    /// The body's media type, if given.
+    pub content_type: Option<String>,
+    /// The body: an SBOM or a layer manifest.
+    pub body: Vec<u8>,
+}
+
+/// What a scan request got.
+#[derive(Debug)]
+pub enum ScanCreated {
+    /// The scan ran now: its report.
+    Report(Box<ScanReport>),
+    /// The scan was queued.
+    Queued(ScanAccepted),
+}
+
 /// Runs scans for the API and the runners.
 #[derive(Debug)]
 pub struct ScanService {
     /// Advisory DB, policy, KEV.
     pub scanner: Arc<ScanEngine>,
-    /// Stored layer fragments.
-    pub layers: Arc<dyn LayerStore>,
-    /// Analyzers for composing images from fragments.
-    pub analyzers: Arc<Vec<Box<dyn Analyzer>>>,
-    /// Limits on fragments.
-    pub fragment_limits: FragmentLimits,
+    /// Stored layer fragments and the analyzers that compose them.
+    pub layers: Arc<LayerService>,
+    /// Daily scan counters.
+    pub quota: Arc<dyn QuotaStore>,
+    /// Scan jobs.
+    pub queue: Arc<dyn JobQueue>,
+    /// Scan records.
+    pub records: Arc<dyn ScanStore>,
+    /// Counts verdicts, quota refusals and runner outcomes.
+    pub metrics: Arc<Metrics>,
+    /// Bounds synchronous scans running at once.
+    pub sync_scans: Semaphore,
 }
 
 impl ScanService {
+    /// A scan request: reads and checks the body (an invalid one is not counted),
+    /// reserves one scan of the requester's daily quota, then scans now or queues the
+    /// job. A scan that does not run (queueing failed, the scan failed) is refunded;
+    /// a queued job that ends without a report is refunded by its runner.
+    pub async fn create(
+        self: &Arc<Self>,
+        who: &Requester,
+        request: ScanRequest,
+    ) -> Result<ScanCreated, ScanFailure> {
+        let ScanRequest {
+            target,
+            run_async,
+            content_type,
+            body,
+        } = request;
+        let manifest = is_manifest(content_type.as_deref(), &body);
+        let this = self.clone();
+        let (input, body) = blocking(move || (this.read(manifest, &body), body))
+            .await
+            .map_err(|e| ScanFailure::Unavailable(e.to_string()))?;
+        let input = input?;
+        let admitted_at = self.reserve(who).await?;
+        let outcome = if run_async {
+            let payload = JobPayload {
+                subject: who.subject.clone(),
+                target,
+                manifest,
+                admitted_at: Some(admitted_at),
+                body,
+            };
+            self.queue_job(payload).await.map(ScanCreated::Queued)
+        } else {
+            self.run_now(input, &target)
+                .await
+                .map(|report| ScanCreated::Report(Box::new(report)))
+        };
+        if outcome.is_err() {
+            self.refund(&who.subject, admitted_at).await;
+        }
+        outcome
+    }
+
+    /// Counts one scan for `who`, or refuses when the daily quota is used up. Returns
+    /// when it was counted (the server's clock: the day a refund goes to).
+    async fn reserve(&self, who: &Requester) -> Result<DateTime<Utc>, ScanFailure> {
+        let now = Utc::now();
+        let a = self
+            .quota
+            .admit(&who.subject, who.daily_limit, now)
+            .await
+            .map_err(|e| ScanFailure::Unavailable(e.to_string()))?;
+        if a.admitted {
+            return Ok(now);
+        }
+        self.metrics.quota_rejection();
+        let retry = seconds_until_reset(now);
+        Err(ScanFailure::QuotaExceeded {
+            message: format!(
+                "daily scan quota of {} used up for {} (tier {}); it resets at {} (in {retry} s)",
+                a.limit,
+                who.subject,
+                who.tier,
+                a.reset_at.to_rfc3339(),
+            ),
+            details: QuotaExceeded {
+                limit: a.limit,
+                used: a.used,
+                reset_at: a.reset_at,
+                retry_after_seconds: retry,
+            },
+        })
+    }
+
+    /// Gives back a reserved scan that did not run. A failure is logged, not
+    /// returned: the request's own outcome is what the caller needs to hear.
+    pub async fn refund(&self, subject: &str, admitted_at: DateTime<Utc>) {
+        if let Err(e) = self.quota.refund(subject, admitted_at).await {
+            tracing::warn!(subject, error = %e, "could not refund a scan that did not run");
+        }
+    }
+
+    /// Queues a scan job and records it.
+    async fn queue_job(&self, payload: JobPayload) -> Result<ScanAccepted, ScanFailure> {
+        let id = uuid::Uuid::new_v4().to_string();
+        let job = Job {
+            id: id.clone(),
+            payload: payload.encode(),
+        };
+        submit(
+            self.queue.as_ref(),
+            self.records.as_ref(),
+            &job,
+            Some(&payload.subject),
+        )
+        .await
+        .map_err(|e| ScanFailure::Unavailable(e.to_string()))?;
+        Ok(ScanAccepted::queued(id))
+    }
+
+    /// Scans now, within the bound on synchronous scans.
+    async fn run_now(
+        &self,
+        input: ScanInput,
+        target: &ScanTarget,
+    ) -> Result<ScanReport, ScanFailure> {
+        let _permit = self
+            .sync_scans
+            .acquire()
+            .await
+            .map_err(|_| ScanFailure::Unavailable("server shutting down".into()))?;
+        match self.run(input, target, &|_, _| {}).await {
+            Ok(report) => {
+                self.metrics.scan(report.verdict.status.as_str());
+                Ok(report)
+            }
+            Err(e) => {
+                self.metrics.scan("error");
+                Err(e)
+            }
+        }
+    }
+
     /// Reads and checks a request body. Errors are the client's (400).
     pub fn read(&self, manifest: bool, body: &[u8]) -> Result<ScanInput, ScanFailure> {
         if manifest {
@@ -149,10 +318,10 @@ impl ScanService {
                 // load_and_compose moves its CPU work (decoding, analyzers) off the
                 // async workers itself.
                 let built = load_and_compose(
-                    self.layers.as_ref(),
+                    self.layers.store.as_ref(),
                     &manifest,
-                    &self.analyzers,
-                    &self.fragment_limits,
+                    &self.layers.analyzers,
+                    &self.layers.fragment_limits,
                 )
                 .await
                 .map_err(compose_failure)?;
@@ -165,9 +334,9 @@ impl ScanService {
         );
         let scanner = self.scanner.clone();
         let target = target.clone();
-        tokio::task::spawn_blocking(move || scanner.scan_model(format, sbom, &target, Utc::now()))
+        blocking(move || scanner.scan_model(format, sbom, &target, Utc::now()))
             .await
-            .map_err(|e| ScanFailure::Unavailable(format!("scan task failed: {e}")))?
+            .map_err(|e| ScanFailure::Unavailable(e.to_string()))?
     }
 }
 
@@ -183,12 +352,8 @@ fn compose_failure(e: ComposeError) -> ScanFailure {
 /// (the result is stored before the job is acknowledged; a rerun overwrites it).
 #[derive(Debug)]
 pub struct ScanJobHandler {
-    /// Runs the scans.
+    /// Runs the scans (and holds the records, quota and metrics).
     pub service: Arc<ScanService>,
-    /// Scan records.
-    pub records: Arc<dyn ScanStore>,
-    /// Counts verdicts and runner outcomes.
-    pub metrics: Arc<Metrics>,
     /// Fault injection for crash tests: a pause after a job starts, so a runner can be
     /// killed mid-job (zero in production).
     pub fault_delay: std::time::Duration,
@@ -198,7 +363,7 @@ pub struct ScanJobHandler {
 impl JobHandler for ScanJobHandler {
     async fn handle(&self, delivery: &Delivery) -> Result<(), JobError> {
         let outcome = self.run_job(delivery).await;
-        self.metrics.job(if outcome.is_ok() {
+        self.service.metrics.job(if outcome.is_ok() {
             "done"
         } else {
             "failed_attempt"
@@ -207,10 +372,30 @@ impl JobHandler for ScanJobHandler {
     }
 
     async fn dead(&self, delivery: &Delivery, error: &str) {
-        self.metrics.job("dead");
-        self.metrics.scan("error");
-        if let Err(e) = self.records.fail(&delivery.job.id, error).await {
-            tracing::error!(scan = %delivery.job.id, error = %e, "could not mark the scan failed");
+        let service = &self.service;
+        service.metrics.job("dead");
+        service.metrics.scan("error");
+        let id = delivery.job.id.as_str();
+        // A job that already ended (done before its ack was lost, or marked failed
+        // before a crash) keeps its count: refund only the first ending without a
+        // report, so redeliveries never refund twice.
+        let ended = matches!(
+            service.records.get(id).await,
+            Ok(Some(r)) if r.status.is_final()
+        );
+        if let Err(e) = service.records.fail(id, error).await {
+            tracing::error!(scan = %id, error = %e, "could not mark the scan failed");
+        }
+        if ended {
+            return;
+        }
+        if let Ok(JobPayload {
+            subject,
+            admitted_at: Some(at),
+            ..
+        }) = JobPayload::decode(&delivery.job.payload)
+        {
+            service.refund(&subject, at).await;
         }
     }
 }
@@ -221,11 +406,12 @@ impl ScanJobHandler {
         let id = delivery.job.id.as_str();
         let payload = JobPayload::decode(&delivery.job.payload).map_err(JobError::Fatal)?;
         let store = |e: stella_core::scan_records::ScanStoreError| JobError::Retry(e.to_string());
-        self.records
+        let records = &self.service.records;
+        records
             .set_status(id, ScanStatus::Running)
             .await
             .map_err(store)?;
-        self.records
+        records
             .push_event(
                 id,
                 "started",
@@ -248,7 +434,7 @@ impl ScanJobHandler {
         let outcome = self.service.run(input, &payload.target, &progress).await;
         drop(progress);
         while let Some((kind, message)) = rx.recv().await {
-            self.records
+            records
                 .push_event(id, &kind, &message, None)
                 .await
                 .map_err(store)?;
@@ -258,12 +444,12 @@ impl ScanJobHandler {
                 let verdict = report.verdict.status.as_str().to_owned();
                 let value = serde_json::to_value(&report)
                     .map_err(|e| JobError::Fatal(format!("report: {e}")))?;
-                self.records.finish(id, value).await.map_err(store)?;
-                self.metrics.scan(&verdict);
+                records.finish(id, value).await.map_err(store)?;
+                self.service.metrics.scan(&verdict);
                 Ok(())
             }
             Err(ScanFailure::Unavailable(e)) => {
-                self.records
+                records
                     .push_event(id, "retry", &e, None)
                     .await
                     .map_err(store)?;
@@ -288,6 +474,7 @@ mod tests {
                 namespace: Some("shop".into()),
             },
             manifest: false,
+            admitted_at: Some(Utc::now()),
             body: b"{\"a\":\n1}\n\n".to_vec(),
         };
         assert_eq!(JobPayload::decode(&payload.encode()), Ok(payload));

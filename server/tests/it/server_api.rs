@@ -3,8 +3,8 @@
 //! health and metrics. Embedded stores here; `server_redis.rs` runs on Redis.
 
 use crate::server_run::{
-    CLIENT_ID, CLIENT_SECRET, Server, client, demo_sbom, queue_scan, repo, scan_record, token,
-    token_with,
+    CLIENT_ID, CLIENT_SECRET, Server, client, demo_db, demo_sbom, queue_scan, repo, scan_record,
+    token, token_with,
 };
 use chrono::{Timelike, Utc};
 
@@ -20,14 +20,7 @@ async fn scans_count_against_the_quota_and_the_next_one_gets_429() {
     let http = client();
     let token = token(&http, &server).await;
     for i in 0..3 {
-        let r = http
-            .post(server.url("/api/v1/scan"))
-            .bearer_auth(&token)
-            .header("content-type", "application/json")
-            .body(demo_sbom())
-            .send()
-            .await
-            .expect("scan");
+        let r = scan_now(&http, &server, &token).await;
         assert_eq!(r.status(), 200, "scan {i}");
         let report: serde_json::Value = r.json().await.expect("report");
         // The demo SBOM has findings; with the default policy they warn.
@@ -641,5 +634,82 @@ fn the_committed_openapi_document_is_current() {
         "/api/v1/quota",
     ] {
         assert!(doc["paths"].get(path).is_some(), "{path} undocumented");
+    }
+}
+
+/// A synchronous scan of the demo SBOM (`POST /scan`).
+async fn scan_now(http: &reqwest::Client, server: &Server, token: &str) -> reqwest::Response {
+    http.post(server.url("/api/v1/scan"))
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .body(demo_sbom())
+        .send()
+        .await
+        .expect("scan")
+}
+
+/// The caller's `used` scans today (`GET /quota`).
+async fn quota_used(http: &reqwest::Client, server: &Server, token: &str) -> u64 {
+    let quota: serde_json::Value = http
+        .get(server.url("/api/v1/quota"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("quota")
+        .json()
+        .await
+        .expect("json");
+    quota["used"].as_u64().expect("used")
+}
+
+/// Scans the server could not run (no advisory DB: 503) leave the quota unspent,
+/// also past the limit; once the DB is there, a scan that runs counts once.
+#[tokio::test(flavor = "multi_thread")]
+async fn scans_that_could_not_run_do_not_use_the_quota() {
+    let dir = tempfile::tempdir().expect("data dir");
+    let server = Server::start_in(dir, &["--free-tier-limit", "2", "--runners", "0"]);
+    let http = client();
+    let token = token(&http, &server).await;
+    for i in 0..5 {
+        let r = scan_now(&http, &server, &token).await;
+        assert_eq!(r.status(), 503, "scan {i} without an advisory DB");
+        let body: serde_json::Value = r.json().await.expect("json");
+        assert_eq!(body["error"], "unavailable");
+    }
+    assert_eq!(quota_used(&http, &server, &token).await, 0);
+
+    demo_db(&server.dir.path().join("advisories.db"));
+    let r = scan_now(&http, &server, &token).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(quota_used(&http, &server, &token).await, 1);
+}
+
+/// A queued scan that never runs (no advisory DB, its attempts used up) is refunded
+/// once its job is given up.
+#[tokio::test(flavor = "multi_thread")]
+async fn queued_scans_that_could_not_run_are_refunded() {
+    let dir = tempfile::tempdir().expect("data dir");
+    let server = Server::start_in(dir, &["--runners", "1", "--job-attempts", "2"]);
+    let http = client();
+    let token = token(&http, &server).await;
+    let id = queue_scan(&http, &server, &token, "").await;
+    let record = crate::server_run::wait_for_status(
+        &http,
+        &server,
+        &token,
+        &id,
+        &["failed", "done"],
+        std::time::Duration::from_secs(60),
+    )
+    .await;
+    assert_eq!(record["status"], "failed", "{record}");
+    // The runner marks the record failed, then refunds.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while quota_used(&http, &server, &token).await != 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the dead job was not refunded"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }

@@ -15,14 +15,15 @@ use stella_core::delta::selection_id;
 use stella_core::inventory::analyzer;
 use stella_core::inventory::source::{self, ImageSource};
 use stella_core::report::{self, ScanReport};
+use stella_core::server_api::{
+    FRAGMENT_MEDIA_TYPE, LAYER_MANIFEST_MEDIA_TYPE, LayersQuery, MissingLayers, NDJSON_MEDIA_TYPE,
+    ScanAccepted, ScanEvent, ScanParams, ScanView,
+};
 
 use super::policy_args::PolicyArgs;
 use crate::cmd::image::ImageArgs;
 use crate::progress;
 use crate::server_client::{ErrorAnswer, ExitError, Remote, answer_error, read_json, status_error};
-
-/// Media type of a layer manifest.
-const MANIFEST_TYPE: &str = "application/vnd.stella.layer-manifest+json";
 
 /// How long to wait for a queued scan whose event stream ended early.
 const POLL_LIMIT: Duration = Duration::from_secs(600);
@@ -67,18 +68,13 @@ pub fn reject_local_policy_flags(policy: &PolicyArgs) -> anyhow::Result<()> {
 }
 
 /// The `POST /scan` query: async, plus the policy context the flags give.
-fn scan_query(policy: &PolicyArgs) -> Vec<(&'static str, String)> {
-    let mut query = vec![("async", "true".to_owned())];
-    for (key, value) in [
-        ("namespace", &policy.namespace),
-        ("image", &policy.image_ref),
-        ("imageDigest", &policy.image_digest),
-    ] {
-        if let Some(v) = value {
-            query.push((key, v.clone()));
-        }
+fn scan_query(policy: &PolicyArgs) -> ScanParams {
+    ScanParams {
+        run_async: true,
+        image: policy.image_ref.clone(),
+        image_digest: policy.image_digest.clone(),
+        namespace: policy.namespace.clone(),
     }
-    query
 }
 
 /// Scans an SBOM on the server.
@@ -124,7 +120,7 @@ pub fn scan_image(
         let request = remote
             .post("/api/v1/scan")?
             .query(&scan_query(policy))
-            .header(CONTENT_TYPE, MANIFEST_TYPE)
+            .header(CONTENT_TYPE, LAYER_MANIFEST_MEDIA_TYPE)
             .body(body.clone());
         remote.send(request, "scan")
     };
@@ -150,25 +146,18 @@ pub fn scan_image(
 
 /// `POST /layers/missing`: the layers of `layers` the server has no analysis of.
 fn missing_layers(remote: &Remote, layers: &[String]) -> anyhow::Result<BTreeSet<String>> {
-    let request = remote
-        .post("/api/v1/layers/missing")?
-        .json(&serde_json::json!({ "layers": layers }));
-    let answer = remote.json(request, "layer lookup")?;
-    let missing = answer
-        .get("missing")
-        .and_then(|m| m.as_array())
-        .context("layer lookup: the answer has no `missing` list")?;
+    let request = remote.post("/api/v1/layers/missing")?.json(&LayersQuery {
+        layers: layers.to_vec(),
+    });
+    let answer: MissingLayers = remote.json(request, "layer lookup")?;
     let known: BTreeSet<&str> = layers.iter().map(String::as_str).collect();
     let mut set = BTreeSet::new();
-    for d in missing {
-        let d = d
-            .as_str()
-            .context("layer lookup: a missing layer is not a string")?;
+    for d in answer.missing {
         // Only layers of this image can be uploaded; anything else is a server bug.
-        if !known.contains(d) {
+        if !known.contains(d.as_str()) {
             anyhow::bail!("layer lookup: the server named layer {d}, which is not in the image");
         }
-        set.insert(d.to_owned());
+        set.insert(d);
     }
     Ok(set)
 }
@@ -178,15 +167,10 @@ fn named_missing(answer: &ErrorAnswer) -> anyhow::Result<BTreeSet<String>> {
     if answer.code != "layers_missing" {
         return Err(answer_error("scan", answer).into());
     }
-    let list = answer
-        .details
-        .get("missing")
-        .and_then(|m| m.as_array())
+    let named = answer
+        .details_as::<MissingLayers>()
         .context("scan: the 409 answer lists no missing layers")?;
-    Ok(list
-        .iter()
-        .filter_map(|d| d.as_str().map(str::to_owned))
-        .collect())
+    Ok(named.missing.into_iter().collect())
 }
 
 /// Reads the `missing` layers into fragments and PUTs each; returns how many.
@@ -214,7 +198,7 @@ fn upload(
     for (digest, fragment) in &fragments {
         let request = remote
             .put(&format!("/api/v1/layers/{digest}"))?
-            .header(CONTENT_TYPE, "application/octet-stream")
+            .header(CONTENT_TYPE, FRAGMENT_MEDIA_TYPE)
             .body(fragment.clone());
         remote.send_ok(request, &format!("uploading layer {digest}"))?;
         tracing::debug!(layer = %digest, bytes = fragment.len(), "layer uploaded");
@@ -235,11 +219,8 @@ fn accepted_id(response: reqwest::blocking::Response) -> anyhow::Result<String> 
         }
         return Err(status_error("scan", response).into());
     }
-    let body = read_json(response, "scan")?;
-    body.get("id")
-        .and_then(|v| v.as_str())
-        .map(str::to_owned)
-        .context("scan: the 202 answer has no scan id")
+    let accepted: ScanAccepted = read_json(response, "scan")?;
+    Ok(accepted.id)
 }
 
 /// Follows the scan's events to its end (a spinner on a TTY), then fetches its report.
@@ -248,17 +229,16 @@ fn follow(remote: &Remote, id: &str) -> anyhow::Result<ScanReport> {
     let spinner = progress::message_spinner("scan queued");
     let request = remote
         .get(&format!("/api/v1/scan/{id}/events"))?
-        .header(ACCEPT, "application/x-ndjson");
+        .header(ACCEPT, NDJSON_MEDIA_TYPE);
     // The stream is only progress: if it breaks, the record below still says how it ended.
     match remote.send_ok(request, "scan events") {
         Ok(response) => {
             for line in BufReader::new(response).lines() {
                 let Ok(line) = line else { break };
-                let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else {
+                let Ok(event) = serde_json::from_str::<ScanEvent>(&line) else {
                     continue;
                 };
-                let kind = event.get("kind").and_then(|v| v.as_str()).unwrap_or("");
-                let message = event.get("message").and_then(|v| v.as_str()).unwrap_or("");
+                let (kind, message) = (event.kind.as_str(), event.message.as_str());
                 tracing::debug!(scan = %id, kind, message, "scan event");
                 spinner.set_message(format!("{kind}: {message}"));
                 if kind == "done" || kind == "failed" {
@@ -270,27 +250,23 @@ fn follow(remote: &Remote, id: &str) -> anyhow::Result<ScanReport> {
     }
     let started = Instant::now();
     let record = loop {
-        let record = remote.json(remote.get(&format!("/api/v1/scan/{id}"))?, "scan result")?;
-        let status = record.get("status").and_then(|v| v.as_str()).unwrap_or("");
-        if status == "done" || status == "failed" {
+        let record: ScanView =
+            remote.json(remote.get(&format!("/api/v1/scan/{id}"))?, "scan result")?;
+        if record.status == "done" || record.status == "failed" {
             break record;
         }
         if started.elapsed() > POLL_LIMIT {
-            anyhow::bail!("scan {id} is still {status} after {POLL_LIMIT:?}");
+            anyhow::bail!("scan {id} is still {} after {POLL_LIMIT:?}", record.status);
         }
         std::thread::sleep(Duration::from_millis(200));
     };
     spinner.finish_and_clear();
-    if record.get("status").and_then(|v| v.as_str()) == Some("failed") {
-        let why = record
-            .get("error")
-            .and_then(|v| v.as_str())
-            .unwrap_or("no reason given");
+    if record.status == "failed" {
+        let why = record.error.as_deref().unwrap_or("no reason given");
         anyhow::bail!("scan {id} failed on the server: {why}");
     }
     let value = record
-        .get("report")
-        .cloned()
+        .report
         .with_context(|| format!("scan {id} is done but has no report"))?;
     report::from_json(value).with_context(|| format!("scan {id}: reading the server's report"))
 }
