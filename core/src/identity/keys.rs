@@ -11,8 +11,7 @@ use ring::signature::{Ed25519KeyPair, KeyPair as _};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::store::IdentityStore;
-use super::{IdentityError, OFFLINE_TOKEN_LIFETIME_SECS};
+use super::OFFLINE_TOKEN_LIFETIME_SECS;
 
 /// Why a signing key could not be made or read back.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -158,26 +157,6 @@ impl KeyRing {
             (a.stored.created_at, &a.stored.kid).cmp(&(b.stored.created_at, &b.stored.kid))
         });
         Ok(KeyRing { keys })
-    }
-
-    /// For server start-up: loads the ring from `store`, or creates a key and saves it
-    /// when the store has none; keys retired over 30 days ago are dropped (and the
-    /// store updated).
-    pub fn load_or_create(
-        store: &dyn IdentityStore,
-        now: DateTime<Utc>,
-    ) -> Result<KeyRing, IdentityError> {
-        let stored = store.load_keys()?;
-        if stored.is_empty() {
-            let ring = KeyRing::generate(now)?;
-            store.save_keys(&ring.to_stored())?;
-            return Ok(ring);
-        }
-        let mut ring = KeyRing::from_stored(stored)?;
-        if ring.prune(now) > 0 {
-            store.save_keys(&ring.to_stored())?;
-        }
-        Ok(ring)
     }
 
     /// Creates a new active key at `now` (the old ones keep verifying) and drops

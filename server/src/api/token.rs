@@ -16,8 +16,8 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::auth::Caller;
 use super::error::{ApiError, ErrorBody, join_error};
-use stella_core::identity::clients::authenticate;
 use stella_core::identity::keys::Jwks;
+use stella_core::identity::store::authenticate;
 use stella_core::identity::{Scope, TokenKind};
 
 /// The client-credentials token request (form fields, RFC 6749 §4.4).
