@@ -30,5 +30,6 @@ pub mod quota;
 pub mod report;
 pub mod sbom;
 pub mod scan_records;
+pub mod signing_key;
 pub mod verdict;
 pub mod version;
