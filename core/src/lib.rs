@@ -31,6 +31,7 @@ pub mod report;
 pub mod sbom;
 pub mod scan_records;
 pub mod server_api;
+pub mod signing_key;
 pub mod verdict;
 pub mod version;
 

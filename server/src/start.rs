@@ -20,8 +20,7 @@ use stella_core::delta::fragment::FragmentLimits;
 use stella_core::delta::sqlite::SqliteLayerStore;
 use stella_core::identity::Tiers;
 use stella_core::identity::clients::BootstrapClient;
-use stella_core::identity::keys::KeyRing;
-use stella_core::identity::store::{IdentityStore, SqliteIdentityStore};
+use stella_core::identity::store::{IdentityStore, SqliteIdentityStore, load_key_ring};
 use stella_core::identity::token::Issuer;
 use stella_core::inventory::analyzer;
 use stella_core::policy::kev::{KevCatalog, KevLimits};
@@ -74,8 +73,8 @@ pub async fn build(config: &ServerConfig, bootstrap: Option<&str>) -> Result<Run
         SqliteIdentityStore::open(&config.data_dir.join("identity.db"))
             .map_err(|e| setup("identity store")(e.to_string()))?,
     );
-    let ring = KeyRing::load_or_create(identity.as_ref(), now)
-        .map_err(|e| setup("signing keys")(e.to_string()))?;
+    let ring =
+        load_key_ring(identity.as_ref(), now).map_err(|e| setup("signing keys")(e.to_string()))?;
     let issuer = Arc::new(Issuer::new(ring, config.issuer.clone(), AUDIENCE));
     let tiers = Tiers::with_free_limit(config.free_tier_limit);
     if let Some(spec) = bootstrap {

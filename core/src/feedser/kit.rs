@@ -20,7 +20,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, Read, Write};
 use std::path::{Path, PathBuf};
 
-use base64::Engine;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
@@ -30,41 +29,13 @@ use super::export::{
 };
 use crate::advisory::canonical::{CanonicalAdvisory, sha256_hex};
 use crate::advisory_db::AdvisoryDb;
+use crate::signing_key::{self, Ed25519Key};
 
 /// Name of the signature file inside a kit.
 pub const SIGNATURE: &str = "manifest.sig";
 /// `format` claim of every kit signature.
 pub const KIT_FORMAT: &str = "stellaops-feed-kit";
 
-/// DER prefix of an Ed25519 PKCS#8 v1 private key (RFC 8410); the 32-byte seed follows.
-const PKCS8_V1_PREFIX: [u8; 16] = [
-    0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
-];
-/// DER prefix of an Ed25519 SubjectPublicKeyInfo (RFC 8410); the 32-byte key follows.
-const SPKI_PREFIX: [u8; 12] = [
-    0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
-];
-
-/// An Ed25519 key pair, PEM-encoded.
-#[derive(Clone, PartialEq, Eq)]
-pub struct KeyPair {
-    /// The private key, PKCS#8 PEM (`BEGIN PRIVATE KEY`).
-    pub private_pem: String,
-    /// The public key, SPKI PEM (`BEGIN PUBLIC KEY`).
-    pub public_pem: String,
-}
-
-impl std::fmt::Debug for KeyPair {
-    // The private key never goes to logs.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KeyPair")
-            .field("private_pem", &"<redacted>")
-            .field("public_pem", &self.public_pem)
-            .finish()
-    }
-}
-
-/// The claims signed in `manifest.sig`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KitClaims {
     /// Always [`KIT_FORMAT`].
@@ -346,109 +317,11 @@ fn io_err(path: &Path) -> impl Fn(std::io::Error) -> KitError + '_ {
     }
 }
 
-/// A new random Ed25519 key pair.
-pub fn keygen() -> Result<KeyPair, KitError> {
-    use ring::rand::SecureRandom;
-    let mut seed = [0u8; 32];
-    ring::rand::SystemRandom::new()
-        .fill(&mut seed)
-        .map_err(|_| KitError::PrivateKey {
-            reason: "the system random source failed".into(),
-        })?;
-    let public = public_from_seed(&seed)?;
-    let mut der = PKCS8_V1_PREFIX.to_vec();
-    der.extend_from_slice(&seed);
-    Ok(KeyPair {
-        private_pem: pem("PRIVATE KEY", &der),
-        public_pem: pem("PUBLIC KEY", &spki(&public)),
-    })
-}
-
-/// The key id of a public key (SPKI PEM): SHA-256 (hex) of its DER.
-pub fn key_id(public_pem: &str) -> Result<String, String> {
-    let der = pem_body(public_pem, "PUBLIC KEY")?;
-    if der.len() != SPKI_PREFIX.len() + 32 || !der.starts_with(&SPKI_PREFIX) {
-        return Err("not an Ed25519 public key (SPKI, RFC 8410)".into());
-    }
-    Ok(sha256_hex(&der))
-}
-
-/// The public key (SPKI PEM) of a private key (PKCS#8 PEM).
-pub fn public_key_of(private_pem: &str) -> Result<String, KitError> {
-    let seed = private_seed(private_pem)?;
-    Ok(pem("PUBLIC KEY", &spki(&public_from_seed(&seed)?)))
-}
-
-fn private_seed(private_pem: &str) -> Result<[u8; 32], KitError> {
-    let bad = |reason: &str| KitError::PrivateKey {
-        reason: reason.into(),
-    };
-    let der = pem_body(private_pem, "PRIVATE KEY").map_err(|r| bad(&r))?;
-    // v1 (RFC 8410, `openssl genpkey`) or v2 with the public key appended (ring): the
-    // seed sits at offset 16 in both.
-    let v1 = der.len() == 48 && der.get(..16) == Some(&PKCS8_V1_PREFIX[..]);
-    let v2 = der.len() > 48
-        && der.first() == Some(&0x30)
-        && der.get(1).map(|&n| usize::from(n) + 2) == Some(der.len())
-        && der.get(2..5) == Some(&[0x02, 0x01, 0x01][..])
-        && der.get(5..16) == PKCS8_V1_PREFIX.get(5..16);
-    match der.get(16..48).and_then(|s| <[u8; 32]>::try_from(s).ok()) {
-        Some(seed) if v1 || v2 => Ok(seed),
-        _ => Err(bad("not an Ed25519 PKCS#8 private key (RFC 8410)")),
-    }
-}
-
-fn public_from_seed(seed: &[u8; 32]) -> Result<[u8; 32], KitError> {
-    use ring::signature::KeyPair as _;
-    let pair = ring::signature::Ed25519KeyPair::from_seed_unchecked(seed).map_err(|e| {
-        KitError::PrivateKey {
-            reason: e.to_string(),
-        }
-    })?;
-    pair.public_key()
-        .as_ref()
-        .try_into()
-        .map_err(|_| KitError::PrivateKey {
-            reason: "unexpected public key length".into(),
-        })
-}
-
-fn spki(public: &[u8; 32]) -> Vec<u8> {
-    let mut der = SPKI_PREFIX.to_vec();
-    der.extend_from_slice(public);
-    der
-}
-
-fn pem(label: &str, der: &[u8]) -> String {
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let mut out = format!("-----BEGIN {label}-----\n");
-    // Base64 is ASCII, so 64-byte chunks are valid text.
-    for line in b64.as_bytes().chunks(64) {
-        out.push_str(&String::from_utf8_lossy(line));
-        out.push('\n');
-    }
-    out.push_str(&format!("-----END {label}-----\n"));
-    out
-}
-
-fn pem_body(text: &str, label: &str) -> Result<Vec<u8>, String> {
-    let begin = format!("-----BEGIN {label}-----");
-    let end = format!("-----END {label}-----");
-    let start = text
-        .find(&begin)
-        .ok_or_else(|| format!("no `{begin}` line"))?
-        + begin.len();
-    let rest = text.get(start..).unwrap_or_default();
-    let stop = rest.find(&end).ok_or_else(|| format!("no `{end}` line"))?;
-    let body: String = rest
-        .get(..stop)
-        .unwrap_or_default()
-        .chars()
-        .filter(|c| !c.is_ascii_whitespace())
-        .collect();
-    base64::engine::general_purpose::STANDARD
-        .decode(body)
-        .map_err(|e| format!("bad base64: {e}"))
+/// The key id old kits carry (before kits used [`signing_key::key_id`]): SHA-256
+/// (hex) of the public key's SPKI DER. Only read: a kit whose signature names a
+/// trusted key by this id still verifies; new kits are signed with the one rule.
+fn legacy_key_id(public_key: &[u8; 32]) -> String {
+    sha256_hex(&signing_key::spki_der(public_key))
 }
 
 /// Builds `out_path` (a `.tar.zst`) from the export in `export_dir`, signed with
@@ -457,6 +330,20 @@ fn pem_body(text: &str, label: &str) -> Result<Vec<u8>, String> {
 pub fn build(
     export_dir: &Path,
     private_key_pem: &str,
+    out_path: &Path,
+) -> Result<KitInfo, KitError> {
+    let key = Ed25519Key::from_pkcs8_pem(private_key_pem).map_err(|e| KitError::PrivateKey {
+        reason: e.to_string(),
+    })?;
+    sign_and_pack(export_dir, &key, &key.key_id(), out_path)
+}
+
+/// [`build`] once the key is read, with the key id the signature names (a test
+/// builds a kit with the legacy id).
+fn sign_and_pack(
+    export_dir: &Path,
+    key: &Ed25519Key,
+    kid: &str,
     out_path: &Path,
 ) -> Result<KitInfo, KitError> {
     let limits = KitLimits::default();
@@ -468,8 +355,7 @@ pub fn build(
         let (size, sha256) = export::hash_path(&path).map_err(io_err(&path))?;
         check_file(f, &sha256, size)?;
     }
-    let public = public_key_of(private_key_pem)?;
-    let kid = key_id(&public).map_err(|reason| KitError::PrivateKey { reason })?;
+    let kid = kid.to_owned();
     let claims = KitClaims {
         format: KIT_FORMAT.into(),
         manifest_sha256: sha256_hex(&manifest_bytes),
@@ -480,13 +366,11 @@ pub fn build(
     };
     let mut header = Header::new(Algorithm::EdDSA);
     header.kid = Some(kid.clone());
-    let key =
-        EncodingKey::from_ed_pem(private_key_pem.as_bytes()).map_err(|e| KitError::PrivateKey {
+    let encoding = EncodingKey::from_ed_der(&key.pkcs8_der());
+    let signature =
+        jsonwebtoken::encode(&header, &claims, &encoding).map_err(|e| KitError::Sign {
             reason: e.to_string(),
         })?;
-    let signature = jsonwebtoken::encode(&header, &claims, &key).map_err(|e| KitError::Sign {
-        reason: e.to_string(),
-    })?;
 
     let mtime = export::parse_time(&manifest.created)
         .map(|t| t.timestamp().max(0) as u64)
@@ -689,7 +573,7 @@ struct Verified {
 /// `manifest.json` against the signed claims.
 fn verify_manifest(
     dir: &Path,
-    trusted: &[(String, DecodingKey)],
+    trusted: &[TrustedKey],
     limits: &KitLimits,
 ) -> Result<Verified, KitError> {
     let manifest_bytes = read_bounded(&dir.join(MANIFEST), limits.max_manifest_bytes, MANIFEST)?;
@@ -754,25 +638,33 @@ pub fn check_newer(kit: &KitInfo, installed: &KitInfo) -> Result<(), KitError> {
     Ok(())
 }
 
-fn trusted_keys(pems: &[String]) -> Result<Vec<(String, DecodingKey)>, KitError> {
+/// A trusted public key and the two ids a kit's signature may name it by.
+struct TrustedKey {
+    kid: String,
+    legacy_kid: String,
+    key: DecodingKey,
+}
+
+fn trusted_keys(pems: &[String]) -> Result<Vec<TrustedKey>, KitError> {
     pems.iter()
         .enumerate()
         .map(|(index, pem)| {
-            let kid = key_id(pem).map_err(|reason| KitError::TrustedKey { index, reason })?;
-            let key =
-                DecodingKey::from_ed_pem(pem.as_bytes()).map_err(|e| KitError::TrustedKey {
+            let public =
+                signing_key::public_key_from_pem(pem).map_err(|e| KitError::TrustedKey {
                     index,
                     reason: e.to_string(),
                 })?;
-            Ok((kid, key))
+            Ok(TrustedKey {
+                kid: signing_key::key_id(&public),
+                legacy_kid: legacy_key_id(&public),
+                // jsonwebtoken's rust_crypto verifier takes the raw 32-byte public key.
+                key: DecodingKey::from_ed_der(&public),
+            })
         })
         .collect()
 }
 
-fn verify_signature(
-    signature: &[u8],
-    trusted: &[(String, DecodingKey)],
-) -> Result<KitClaims, KitError> {
+fn verify_signature(signature: &[u8], trusted: &[TrustedKey]) -> Result<KitClaims, KitError> {
     let bad = |reason: String| KitError::BadSignature { reason };
     let token = std::str::from_utf8(signature)
         .map_err(|_| bad("manifest.sig is not text".into()))?
@@ -784,13 +676,15 @@ fn verify_signature(
     let kid = header
         .kid
         .ok_or_else(|| bad("no key id in the header".into()))?;
-    let (_, key) = trusted
+    // Kits signed before the one key id rule name their key by the legacy id.
+    let key = &trusted
         .iter()
-        .find(|(k, _)| *k == kid)
+        .find(|t| t.kid == kid || t.legacy_kid == kid)
         .ok_or_else(|| KitError::UnknownKey {
             kid: kid.clone(),
             trusted: trusted.len(),
-        })?;
+        })?
+        .key;
     let mut validation = Validation::new(Algorithm::EdDSA);
     // The claims carry no expiry: a kit stays valid; freshness is `created` vs installed.
     validation.required_spec_claims.clear();
@@ -1164,49 +1058,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn keygen_gives_matching_pem_keys() {
-        let pair = keygen().unwrap();
-        assert!(
-            pair.private_pem
-                .starts_with("-----BEGIN PRIVATE KEY-----\n")
-        );
-        assert_eq!(public_key_of(&pair.private_pem).unwrap(), pair.public_pem);
-        let kid = key_id(&pair.public_pem).unwrap();
-        assert_eq!(kid.len(), 64);
-        assert_ne!(kid, key_id(&keygen().unwrap().public_pem).unwrap());
-        assert!(!format!("{pair:?}").contains(&pair.private_pem));
-        assert!(key_id(&pair.private_pem).is_err());
-        // ring's PKCS#8 v2 documents (seed plus public key) are read too.
-        let rng = ring::rand::SystemRandom::new();
-        let v2 = ring::signature::Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
-        let pem_v2 = pem("PRIVATE KEY", v2.as_ref());
-        let pair2 = ring::signature::Ed25519KeyPair::from_pkcs8(v2.as_ref()).unwrap();
-        use ring::signature::KeyPair as _;
-        let public: [u8; 32] = pair2.public_key().as_ref().try_into().unwrap();
-        assert_eq!(
-            public_key_of(&pem_v2).unwrap(),
-            pem("PUBLIC KEY", &spki(&public))
-        );
+    fn kits_signed_with_the_legacy_key_id_still_verify() {
+        let tmp = tempfile::tempdir().unwrap();
+        let export_dir = tmp.path().join("export");
+        export::write(&[], &export_dir, &export::ExportOptions::default()).unwrap();
+        let key = Ed25519Key::generate().unwrap();
+        // The old rule: SHA-256 (hex) of the SPKI DER, as old kits carry it.
+        let legacy = legacy_key_id(key.public_key());
+        assert_eq!(legacy, sha256_hex(&signing_key::spki_der(key.public_key())));
+        assert_eq!(legacy.len(), 64);
+        let old_kit = tmp.path().join("old.tar.zst");
+        let info = sign_and_pack(&export_dir, &key, &legacy, &old_kit).unwrap();
+        assert_eq!(info.key_id, legacy);
+        let imported = import(&old_kit, &[key.public_pem()], None, false).unwrap();
+        assert_eq!(imported.info.key_id, legacy);
+        // New kits name their key by the one rule, and verify too.
+        let new_kit = tmp.path().join("new.tar.zst");
+        let info = build(&export_dir, &key.pkcs8_pem(), &new_kit).unwrap();
+        assert_eq!(info.key_id, key.key_id());
+        import(&new_kit, &[key.public_pem()], None, false).unwrap();
+        // A legacy id of another key is still unknown.
+        let other = Ed25519Key::generate().unwrap();
         assert!(matches!(
-            public_key_of("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"),
-            Err(KitError::PrivateKey { .. })
+            import(&old_kit, &[other.public_pem()], None, false),
+            Err(KitError::UnknownKey { .. })
         ));
-    }
-
-    #[test]
-    fn rfc8410_example_key_gives_its_public_key() {
-        // RFC 8410 §10.3 private key and the public key of §10.1 (openssl agrees).
-        let private = "-----BEGIN PRIVATE KEY-----\n\
-            MC4CAQAwBQYDK2VwBCIEINTuctv5E1hK1bbY8fdp+K06/nwoy/HU++CXqI9EdVhC\n\
-            -----END PRIVATE KEY-----\n";
-        let public = "-----BEGIN PUBLIC KEY-----\n\
-            MCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE=\n\
-            -----END PUBLIC KEY-----\n";
-        assert_eq!(public_key_of(private).unwrap(), public);
-        assert_eq!(
-            key_id(public).unwrap(),
-            sha256_hex(&pem_body(public, "PUBLIC KEY").unwrap())
-        );
     }
 
     #[test]

@@ -11,7 +11,6 @@ use ring::pbkdf2;
 use ring::rand::{SecureRandom as _, SystemRandom};
 use serde::{Deserialize, Serialize};
 
-use super::store::{AdvisoryDbError, IdentityStore};
 use super::{Scope, ScopeError, Tier, TierError, Tiers, truncate};
 
 /// PBKDF2-HMAC-SHA256 iterations for new secrets.
@@ -126,31 +125,9 @@ impl ClientRecord {
     }
 }
 
-/// Looks `id` up in `store` and checks `secret`: the client when both match, `None`
-/// otherwise. An unknown id costs one PBKDF2 run too, so timing does not tell
-/// which client ids exist.
-pub fn authenticate(
-    store: &dyn IdentityStore,
-    id: &str,
-    secret: &str,
-) -> Result<Option<ClientRecord>, AdvisoryDbError> {
-    let client = if validate_id(id).is_ok() {
-        store.get_client(id)?
-    } else {
-        None
-    };
-    match client {
-        Some(c) if c.verify_secret(secret) => Ok(Some(c)),
-        Some(_) => Ok(None),
-        None => {
-            let _ = verify_hash(dummy_hash(), secret);
-            Ok(None)
-        }
-    }
-}
-
-/// A valid hash of a secret nobody knows, for [`authenticate`]'s unknown-id path.
-fn dummy_hash() -> &'static str {
+/// A valid hash of a secret nobody knows, for [`authenticate`](super::store::authenticate)'s
+/// unknown-id path.
+pub(crate) fn dummy_hash() -> &'static str {
     static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     DUMMY.get_or_init(|| {
         hash_secret("unknown-client-dummy-secret", PBKDF2_ITERATIONS).unwrap_or_default()
@@ -205,7 +182,7 @@ fn hash_secret(secret: &str, iterations: u32) -> Result<String, ClientError> {
 }
 
 /// Checks `secret` against a stored hash (ring compares in constant time).
-fn verify_hash(stored: &str, secret: &str) -> bool {
+pub(crate) fn verify_hash(stored: &str, secret: &str) -> bool {
     let mut parts = stored.split('$');
     let (Some(scheme), Some(iter), Some(salt), Some(hash), None) = (
         parts.next(),

@@ -2,17 +2,15 @@
 //! they signed until those can no longer be valid (30 days, the longest token
 //! lifetime), and the public halves are published as a JSON Web Key Set.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Duration, Utc};
 use jsonwebtoken::{DecodingKey, EncodingKey};
-use ring::rand::SystemRandom;
-use ring::signature::{Ed25519KeyPair, KeyPair as _};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
-use super::store::IdentityStore;
-use super::{IdentityError, OFFLINE_TOKEN_LIFETIME_SECS};
+use crate::signing_key::Ed25519Key;
+/// The JWK of one key (its home is [`crate::signing_key`]).
+pub use crate::signing_key::Jwk;
+
+use super::OFFLINE_TOKEN_LIFETIME_SECS;
 
 /// Why a signing key could not be made or read back.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -79,19 +77,11 @@ impl std::fmt::Debug for SigningKey {
 
 impl SigningKey {
     fn from_stored(stored: StoredKey) -> Result<SigningKey, KeyError> {
-        let pair = Ed25519KeyPair::from_pkcs8(&stored.pkcs8)
-            .or_else(|_| Ed25519KeyPair::from_pkcs8_maybe_unchecked(&stored.pkcs8))
-            .map_err(|_| KeyError::BadPkcs8 {
-                kid: stored.kid.clone(),
-            })?;
-        let public: [u8; 32] =
-            pair.public_key()
-                .as_ref()
-                .try_into()
-                .map_err(|_| KeyError::BadPkcs8 {
-                    kid: stored.kid.clone(),
-                })?;
-        let computed = key_id(&public);
+        let key = Ed25519Key::from_pkcs8_der(&stored.pkcs8).map_err(|_| KeyError::BadPkcs8 {
+            kid: stored.kid.clone(),
+        })?;
+        let public = *key.public_key();
+        let computed = key.key_id();
         if computed != stored.kid {
             return Err(KeyError::KidMismatch {
                 stored: stored.kid,
@@ -108,27 +98,13 @@ impl SigningKey {
     }
 
     fn generate(now: DateTime<Utc>) -> Result<SigningKey, KeyError> {
-        let rng = SystemRandom::new();
-        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).map_err(|_| KeyError::Generate)?;
-        let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).map_err(|_| KeyError::Generate)?;
-        let public: [u8; 32] = pair
-            .public_key()
-            .as_ref()
-            .try_into()
-            .map_err(|_| KeyError::Generate)?;
+        let key = Ed25519Key::generate().map_err(|_| KeyError::Generate)?;
         SigningKey::from_stored(StoredKey {
-            kid: key_id(&public),
+            kid: key.key_id(),
             created_at: now,
-            pkcs8: pkcs8.as_ref().to_vec(),
+            pkcs8: key.pkcs8_der(),
         })
     }
-}
-
-/// The key id of an Ed25519 public key: base64url (no padding) of the first 8 bytes
-/// of its SHA-256, so the same key always gets the same id.
-pub fn key_id(public_key: &[u8]) -> String {
-    let digest = Sha256::digest(public_key);
-    URL_SAFE_NO_PAD.encode(digest.get(..8).unwrap_or_default())
 }
 
 /// The server's signing keys, oldest first; the newest is the active one.
@@ -158,26 +134,6 @@ impl KeyRing {
             (a.stored.created_at, &a.stored.kid).cmp(&(b.stored.created_at, &b.stored.kid))
         });
         Ok(KeyRing { keys })
-    }
-
-    /// For server start-up: loads the ring from `store`, or creates a key and saves it
-    /// when the store has none; keys retired over 30 days ago are dropped (and the
-    /// store updated).
-    pub fn load_or_create(
-        store: &dyn IdentityStore,
-        now: DateTime<Utc>,
-    ) -> Result<KeyRing, IdentityError> {
-        let stored = store.load_keys()?;
-        if stored.is_empty() {
-            let ring = KeyRing::generate(now)?;
-            store.save_keys(&ring.to_stored())?;
-            return Ok(ring);
-        }
-        let mut ring = KeyRing::from_stored(stored)?;
-        if ring.prune(now) > 0 {
-            store.save_keys(&ring.to_stored())?;
-        }
-        Ok(ring)
     }
 
     /// Creates a new active key at `now` (the old ones keep verifying) and drops
@@ -262,59 +218,6 @@ impl KeyRing {
 pub struct Jwks {
     /// The keys.
     pub keys: Vec<Jwk>,
-}
-
-/// One public key of a [`Jwks`]: an Ed25519 octet key pair (RFC 8037).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Jwk {
-    /// Key type: "OKP".
-    pub kty: String,
-    /// Curve: "Ed25519".
-    #[serde(default)]
-    pub crv: String,
-    /// The public key, base64url without padding.
-    #[serde(default)]
-    pub x: String,
-    /// The key id.
-    #[serde(default)]
-    pub kid: String,
-    /// Algorithm: "EdDSA" (optional in documents read back).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub alg: Option<String>,
-    /// Use: "sig" (optional in documents read back).
-    #[serde(rename = "use", default, skip_serializing_if = "Option::is_none")]
-    pub use_: Option<String>,
-}
-
-impl Jwk {
-    /// The JWK of an Ed25519 public key.
-    pub fn ed25519(kid: &str, public_key: &[u8; 32]) -> Jwk {
-        Jwk {
-            kty: "OKP".to_owned(),
-            crv: "Ed25519".to_owned(),
-            x: URL_SAFE_NO_PAD.encode(public_key),
-            kid: kid.to_owned(),
-            alg: Some("EdDSA".to_owned()),
-            use_: Some("sig".to_owned()),
-        }
-    }
-
-    /// The raw Ed25519 public key, when this is a usable EdDSA signing key.
-    pub fn ed25519_public_key(&self) -> Option<[u8; 32]> {
-        if self.kty != "OKP" || self.crv != "Ed25519" {
-            return None;
-        }
-        if self.alg.as_deref().is_some_and(|a| a != "EdDSA")
-            || self.use_.as_deref().is_some_and(|u| u != "sig")
-        {
-            return None;
-        }
-        // 32 bytes are 43 base64url characters; refuse anything else before decoding.
-        if self.x.len() != 43 {
-            return None;
-        }
-        URL_SAFE_NO_PAD.decode(&self.x).ok()?.try_into().ok()
-    }
 }
 
 /// The largest JWKS document [`Jwks::parse`] reads.

@@ -4,7 +4,8 @@
 //! The pieces: [`keys::KeyRing`] (Ed25519 keys, rotation, JWKS), [`token::Issuer`]
 //! (issue and verify tokens; [`token::verify_with_jwks`] for offline verification),
 //! [`clients::ClientRecord`] (hashed client secrets, `--bootstrap-client`) and
-//! [`store::IdentityStore`] (SQLite persistence of keys and clients). Every function
+//! [`store::IdentityStore`] (SQLite persistence of keys and clients, with
+//! [`store::load_key_ring`] and [`store::authenticate`] on top of it). Every function
 //! that depends on the time takes `now`, so tests and the server share one clock.
 
 pub mod clients;
@@ -21,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 pub use clients::{BootstrapClient, ClientError, ClientRecord};
 pub use keys::{Jwk, Jwks, JwksError, KeyError, KeyRing, StoredKey};
-pub use store::{AdvisoryDbError, IdentityStore, SqliteIdentityStore};
+pub use store::{IdentityStore, IdentityStoreError, SqliteIdentityStore};
 pub use token::{Claims, IssuedToken, Issuer, TokenError, verify_with_jwks};
 
 /// What a token allows its bearer to do (OAuth2 scopes).
@@ -245,7 +246,7 @@ impl Identity {
 pub enum IdentityError {
     /// The identity store failed.
     #[error(transparent)]
-    Store(#[from] AdvisoryDbError),
+    Store(#[from] IdentityStoreError),
     /// A signing key could not be generated or decoded.
     #[error(transparent)]
     Key(#[from] KeyError),

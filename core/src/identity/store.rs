@@ -9,13 +9,13 @@ use std::sync::{Mutex, PoisonError};
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::Scope;
-use super::clients::ClientRecord;
-use super::keys::StoredKey;
+use super::clients::{ClientRecord, dummy_hash, validate_id, verify_hash};
+use super::keys::{KeyRing, StoredKey};
+use super::{IdentityError, Scope};
 
 /// Why the identity store failed.
 #[derive(Debug, thiserror::Error)]
-pub enum AdvisoryDbError {
+pub enum IdentityStoreError {
     /// SQLite failed.
     #[error("identity store {path}: {source}")]
     Sqlite {
@@ -47,17 +47,60 @@ pub enum AdvisoryDbError {
 /// Where identity state lives: the signing keys and the registered clients.
 pub trait IdentityStore: Send + Sync + std::fmt::Debug {
     /// All stored signing keys (any order; empty on first start).
-    fn load_keys(&self) -> Result<Vec<StoredKey>, AdvisoryDbError>;
+    fn load_keys(&self) -> Result<Vec<StoredKey>, IdentityStoreError>;
     /// Replaces the stored signing keys with `keys`, atomically.
-    fn save_keys(&self, keys: &[StoredKey]) -> Result<(), AdvisoryDbError>;
+    fn save_keys(&self, keys: &[StoredKey]) -> Result<(), IdentityStoreError>;
     /// The client with id `id`.
-    fn get_client(&self, id: &str) -> Result<Option<ClientRecord>, AdvisoryDbError>;
+    fn get_client(&self, id: &str) -> Result<Option<ClientRecord>, IdentityStoreError>;
     /// Inserts or replaces a client.
-    fn put_client(&self, client: &ClientRecord) -> Result<(), AdvisoryDbError>;
+    fn put_client(&self, client: &ClientRecord) -> Result<(), IdentityStoreError>;
     /// All clients, by id.
-    fn list_clients(&self) -> Result<Vec<ClientRecord>, AdvisoryDbError>;
+    fn list_clients(&self) -> Result<Vec<ClientRecord>, IdentityStoreError>;
     /// Deletes a client; whether it existed.
-    fn delete_client(&self, id: &str) -> Result<bool, AdvisoryDbError>;
+    fn delete_client(&self, id: &str) -> Result<bool, IdentityStoreError>;
+}
+
+/// For server start-up: loads the ring from `store`, or creates a key and saves it
+/// when the store has none; keys retired over 30 days ago are dropped (and the
+/// store updated).
+pub fn load_key_ring(
+    store: &dyn IdentityStore,
+    now: DateTime<Utc>,
+) -> Result<KeyRing, IdentityError> {
+    let stored = store.load_keys()?;
+    if stored.is_empty() {
+        let ring = KeyRing::generate(now)?;
+        store.save_keys(&ring.to_stored())?;
+        return Ok(ring);
+    }
+    let mut ring = KeyRing::from_stored(stored)?;
+    if ring.prune(now) > 0 {
+        store.save_keys(&ring.to_stored())?;
+    }
+    Ok(ring)
+}
+
+/// Looks `id` up in `store` and checks `secret`: the client when both match, `None`
+/// otherwise. An unknown id costs one PBKDF2 run too, so timing does not tell
+/// which client ids exist.
+pub fn authenticate(
+    store: &dyn IdentityStore,
+    id: &str,
+    secret: &str,
+) -> Result<Option<ClientRecord>, IdentityStoreError> {
+    let client = if validate_id(id).is_ok() {
+        store.get_client(id)?
+    } else {
+        None
+    };
+    match client {
+        Some(c) if c.verify_secret(secret) => Ok(Some(c)),
+        Some(_) => Ok(None),
+        None => {
+            let _ = verify_hash(dummy_hash(), secret);
+            Ok(None)
+        }
+    }
 }
 
 /// An [`IdentityStore`] in one SQLite file (WAL mode).
@@ -82,8 +125,8 @@ CREATE TABLE IF NOT EXISTS clients (
 ) STRICT;
 ";
 
-fn sqlite(path: &str) -> impl Fn(rusqlite::Error) -> AdvisoryDbError + '_ {
-    move |source| AdvisoryDbError::Sqlite {
+fn sqlite(path: &str) -> impl Fn(rusqlite::Error) -> IdentityStoreError + '_ {
+    move |source| IdentityStoreError::Sqlite {
         path: path.to_owned(),
         source,
     }
@@ -91,10 +134,10 @@ fn sqlite(path: &str) -> impl Fn(rusqlite::Error) -> AdvisoryDbError + '_ {
 
 impl SqliteIdentityStore {
     /// Opens (creating as needed) the store file at `path`.
-    pub fn open(path: &Path) -> Result<SqliteIdentityStore, AdvisoryDbError> {
+    pub fn open(path: &Path) -> Result<SqliteIdentityStore, IdentityStoreError> {
         let p = path.display().to_string();
         let conn = Connection::open(path).map_err(sqlite(&p))?;
-        restrict_permissions(path).map_err(|source| AdvisoryDbError::Io {
+        restrict_permissions(path).map_err(|source| IdentityStoreError::Io {
             path: p.clone(),
             source,
         })?;
@@ -102,7 +145,7 @@ impl SqliteIdentityStore {
     }
 
     /// A store in memory (tests, embedded mode without persistence).
-    pub fn open_in_memory() -> Result<SqliteIdentityStore, AdvisoryDbError> {
+    pub fn open_in_memory() -> Result<SqliteIdentityStore, IdentityStoreError> {
         let p = ":memory:".to_owned();
         let conn = Connection::open_in_memory().map_err(sqlite(&p))?;
         Self::init(conn, p)
@@ -113,7 +156,7 @@ impl SqliteIdentityStore {
         &self.path
     }
 
-    fn init(conn: Connection, path: String) -> Result<SqliteIdentityStore, AdvisoryDbError> {
+    fn init(conn: Connection, path: String) -> Result<SqliteIdentityStore, IdentityStoreError> {
         // WAL: token issue reads never wait for a client registration; the busy timeout
         // makes a second process (an admin CLI) wait instead of failing.
         conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
@@ -127,20 +170,20 @@ impl SqliteIdentityStore {
         })
     }
 
-    fn corrupt(&self, what: impl Into<String>) -> AdvisoryDbError {
-        AdvisoryDbError::Corrupt {
+    fn corrupt(&self, what: impl Into<String>) -> IdentityStoreError {
+        IdentityStoreError::Corrupt {
             path: self.path.clone(),
             what: what.into(),
         }
     }
 
-    fn parse_time(&self, s: &str, what: &str) -> Result<DateTime<Utc>, AdvisoryDbError> {
+    fn parse_time(&self, s: &str, what: &str) -> Result<DateTime<Utc>, IdentityStoreError> {
         DateTime::parse_from_rfc3339(s)
             .map(|t| t.with_timezone(&Utc))
             .map_err(|_| self.corrupt(format!("{what} time {s:?}")))
     }
 
-    fn client_from_row(&self, row: ClientRow) -> Result<ClientRecord, AdvisoryDbError> {
+    fn client_from_row(&self, row: ClientRow) -> Result<ClientRecord, IdentityStoreError> {
         let (id, secret_hash, tier, scopes, created_at) = row;
         let scopes: BTreeSet<Scope> = Scope::parse_list(&scopes)
             .map_err(|e| self.corrupt(format!("client {id:?} scopes: {e}")))?;
@@ -173,7 +216,7 @@ fn rfc3339(t: DateTime<Utc>) -> String {
 }
 
 impl IdentityStore for SqliteIdentityStore {
-    fn load_keys(&self) -> Result<Vec<StoredKey>, AdvisoryDbError> {
+    fn load_keys(&self) -> Result<Vec<StoredKey>, IdentityStoreError> {
         let conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
         let e = sqlite(&self.path);
         let mut stmt = conn
@@ -201,7 +244,7 @@ impl IdentityStore for SqliteIdentityStore {
             .collect()
     }
 
-    fn save_keys(&self, keys: &[StoredKey]) -> Result<(), AdvisoryDbError> {
+    fn save_keys(&self, keys: &[StoredKey]) -> Result<(), IdentityStoreError> {
         let mut conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
         let e = sqlite(&self.path);
         let tx = conn.transaction().map_err(&e)?;
@@ -216,7 +259,7 @@ impl IdentityStore for SqliteIdentityStore {
         tx.commit().map_err(&e)
     }
 
-    fn get_client(&self, id: &str) -> Result<Option<ClientRecord>, AdvisoryDbError> {
+    fn get_client(&self, id: &str) -> Result<Option<ClientRecord>, IdentityStoreError> {
         let row = {
             let conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
             conn.query_row(
@@ -230,7 +273,7 @@ impl IdentityStore for SqliteIdentityStore {
         row.map(|row| self.client_from_row(row)).transpose()
     }
 
-    fn put_client(&self, client: &ClientRecord) -> Result<(), AdvisoryDbError> {
+    fn put_client(&self, client: &ClientRecord) -> Result<(), IdentityStoreError> {
         let conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
         conn.execute(
             "INSERT OR REPLACE INTO clients (id, secret_hash, tier, scopes, created_at) \
@@ -247,7 +290,7 @@ impl IdentityStore for SqliteIdentityStore {
         Ok(())
     }
 
-    fn list_clients(&self) -> Result<Vec<ClientRecord>, AdvisoryDbError> {
+    fn list_clients(&self) -> Result<Vec<ClientRecord>, IdentityStoreError> {
         let rows: Vec<ClientRow> = {
             let conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
             let e = sqlite(&self.path);
@@ -266,7 +309,7 @@ impl IdentityStore for SqliteIdentityStore {
         rows.into_iter().map(|r| self.client_from_row(r)).collect()
     }
 
-    fn delete_client(&self, id: &str) -> Result<bool, AdvisoryDbError> {
+    fn delete_client(&self, id: &str) -> Result<bool, IdentityStoreError> {
         let conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
         let n = conn
             .execute("DELETE FROM clients WHERE id = ?1", [id])

@@ -17,6 +17,7 @@ use stella_core::feedser::merge::{Precedence, build};
 use stella_core::feedser::{Source, SourceRecord};
 use stella_core::matcher::match_sbom;
 use stella_core::sbom::{Component, Purl, Sbom};
+use stella_core::signing_key::Ed25519Key;
 
 /// Every record of the sample, each folder read by its connector.
 fn sample_records() -> Vec<SourceRecord> {
@@ -348,8 +349,22 @@ struct Fixture {
     root: PathBuf,
     export: PathBuf,
     kit: PathBuf,
-    keys: kit::KeyPair,
+    keys: KitKeys,
     info: kit::KitInfo,
+}
+
+/// A kit signing key, PEM-encoded as `stella feeds keygen` writes it.
+struct KitKeys {
+    private_pem: String,
+    public_pem: String,
+}
+
+fn keygen() -> KitKeys {
+    let key = Ed25519Key::generate().unwrap();
+    KitKeys {
+        private_pem: key.pkcs8_pem(),
+        public_pem: key.public_pem(),
+    }
 }
 
 /// An export of `advisories` and its kit, signed by a new key.
@@ -358,7 +373,7 @@ fn fixture(advisories: &[CanonicalAdvisory]) -> Fixture {
     let root = tmp.path().to_path_buf();
     let export_dir = root.join("export");
     export::write(advisories, &export_dir, &ExportOptions::default()).unwrap();
-    let keys = kit::keygen().unwrap();
+    let keys = keygen();
     let kit_path = root.join("feeds.tar.zst");
     let info = kit::build(&export_dir, &keys.private_pem, &kit_path).unwrap();
     Fixture {
@@ -415,8 +430,13 @@ fn kit_round_trip_is_exact_and_reproducible() {
     .unwrap();
     assert_eq!(re.root_digest, f.info.root_digest);
     assert_eq!(re, imported.manifest);
-    // The signature's key id is the SHA-256 of the public key's DER.
-    assert_eq!(f.info.key_id, kit::key_id(&f.keys.public_pem).unwrap());
+    // The signature names the key by its one key id.
+    assert_eq!(
+        f.info.key_id,
+        Ed25519Key::from_pkcs8_pem(&f.keys.private_pem)
+            .unwrap()
+            .key_id()
+    );
     // The JSONL layout round-trips too.
     let jsonl_dir = f.root.join("jsonl");
     export_to(
@@ -558,7 +578,7 @@ fn tampered_kits_are_refused_with_the_right_error() {
 #[test]
 fn untrusted_keys_oversized_entries_and_older_kits_are_refused() {
     let f = fixture(small());
-    let other = kit::keygen().unwrap();
+    let other = keygen();
     // Signed by a key that is not trusted.
     let err = expect_err(kit::import(
         &f.kit,

@@ -8,7 +8,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use proptest::prelude::*;
-use stella_core::identity::clients::authenticate;
+use stella_core::identity::store::{authenticate, load_key_ring};
 use stella_core::identity::{
     BootstrapClient, ClientError, ClientRecord, IdentityStore, Issuer, Jwks, KeyRing, Scope,
     SqliteIdentityStore, TierError, Tiers, TokenError, TokenKind, verify_with_jwks,
@@ -340,7 +340,7 @@ fn wrong_issuer_or_audience() {
 #[test]
 fn rotation_keeps_old_tokens_valid_until_the_key_is_dropped() {
     let store = SqliteIdentityStore::open_in_memory().unwrap();
-    let ring = KeyRing::load_or_create(&store, t0()).unwrap();
+    let ring = load_key_ring(&store, t0()).unwrap();
     let issuer = Issuer::new(ring, ISS, AUD);
     let old_kid = issuer.active_kid();
     let tiers = Tiers::new();
@@ -371,7 +371,7 @@ fn rotation_keeps_old_tokens_valid_until_the_key_is_dropped() {
     let kids: Vec<String> = issuer.jwks().keys.into_iter().map(|k| k.kid).collect();
     assert_eq!(kids, vec![old_kid.clone(), new_kid.clone()]);
     // The rotation was persisted.
-    let reloaded = KeyRing::load_or_create(&store, day1).unwrap();
+    let reloaded = load_key_ring(&store, day1).unwrap();
     assert_eq!(reloaded.kids(), vec![old_kid.as_str(), new_kid.as_str()]);
     assert_eq!(reloaded.active_kid(), new_kid);
 
@@ -384,20 +384,17 @@ fn rotation_keeps_old_tokens_valid_until_the_key_is_dropped() {
         issuer.verify(&old.token, day31 - Duration::days(2)),
         Err(TokenError::UnknownKeyId(old_kid))
     );
-    assert_eq!(
-        KeyRing::load_or_create(&store, day31).unwrap().kids().len(),
-        2
-    );
+    assert_eq!(load_key_ring(&store, day31).unwrap().kids().len(), 2);
 }
 
 #[test]
 fn load_or_create_drops_keys_retired_over_30_days_ago() {
     let store = SqliteIdentityStore::open_in_memory().unwrap();
-    let mut ring = KeyRing::load_or_create(&store, t0()).unwrap();
+    let mut ring = load_key_ring(&store, t0()).unwrap();
     ring.rotate(t0() + Duration::days(1)).unwrap();
     store.save_keys(&ring.to_stored()).unwrap();
     assert_eq!(store.load_keys().unwrap().len(), 2);
-    let later = KeyRing::load_or_create(&store, t0() + Duration::days(40)).unwrap();
+    let later = load_key_ring(&store, t0() + Duration::days(40)).unwrap();
     assert_eq!(later.kids(), vec![ring.active_kid()]);
     assert_eq!(
         store.load_keys().unwrap().len(),
@@ -575,7 +572,7 @@ fn sqlite_store_persists_across_reopen() {
     let (kid, token, client) = {
         let store = SqliteIdentityStore::open(&path).unwrap();
         assert!(store.load_keys().unwrap().is_empty());
-        let ring = KeyRing::load_or_create(&store, t0()).unwrap();
+        let ring = load_key_ring(&store, t0()).unwrap();
         let issuer = Issuer::new(ring, ISS, AUD);
         let client =
             ClientRecord::new("ci", "0123456789abcdef", tiers.free(), scan_only(), t0()).unwrap();
@@ -602,7 +599,7 @@ fn sqlite_store_persists_across_reopen() {
         assert_eq!(mode & 0o777, 0o600, "the file holds private keys");
     }
     let store = SqliteIdentityStore::open(&path).unwrap();
-    let ring = KeyRing::load_or_create(&store, t0() + Duration::hours(1)).unwrap();
+    let ring = load_key_ring(&store, t0() + Duration::hours(1)).unwrap();
     assert_eq!(ring.active_kid(), kid, "the same key, not a new one");
     let issuer = Issuer::new(ring, ISS, AUD);
     assert_eq!(

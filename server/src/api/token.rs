@@ -15,8 +15,8 @@ use super::AppState;
 use super::auth::Caller;
 use super::error::ApiError;
 use crate::service::blocking;
-use stella_core::identity::clients::authenticate;
 use stella_core::identity::keys::Jwks;
+use stella_core::identity::store::authenticate;
 use stella_core::identity::{Scope, TokenKind};
 use stella_core::server_api::{
     ErrorBody, OAuthError, OfflineRequest, OfflineToken, TokenRequest, TokenResponse,

@@ -7,6 +7,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use stella_core::feedser::export::{self, ExportOptions, Layout};
 use stella_core::feedser::kit;
 use stella_core::feedser::runner;
+use stella_core::signing_key::Ed25519Key;
 
 use super::{StoreArgs, install_snapshot, now};
 
@@ -197,25 +198,22 @@ fn run_import(args: KitImportArgs) -> anyhow::Result<u8> {
 
 /// `stella feeds keygen`.
 pub fn run_keygen(args: KeygenArgs) -> anyhow::Result<u8> {
-    let pair = kit::keygen()?;
+    let key = Ed25519Key::generate()?;
     let with = |ext: &str| {
         let mut p = args.out.clone().into_os_string();
         p.push(ext);
         PathBuf::from(p)
     };
     let (private, public) = (with(".key"), with(".pub"));
-    write_private(&private, pair.private_pem.as_bytes())?;
-    std::fs::write(&public, pair.public_pem.as_bytes())
+    write_private(&private, key.pkcs8_pem().as_bytes())?;
+    std::fs::write(&public, key.public_pem().as_bytes())
         .with_context(|| format!("writing {}", public.display()))?;
     eprintln!(
         "private key {} (keep it secret), public key {} (give it to `kit import --trust`)",
         private.display(),
         public.display()
     );
-    println!(
-        "{}",
-        kit::key_id(&pair.public_pem).map_err(anyhow::Error::msg)?
-    );
+    println!("{}", key.key_id());
     Ok(0)
 }
 

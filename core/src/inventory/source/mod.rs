@@ -10,6 +10,7 @@
 
 mod dir;
 mod docker_archive;
+mod oci;
 mod oci_dir;
 mod registry;
 

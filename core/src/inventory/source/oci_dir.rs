@@ -1,58 +1,17 @@
 //! `oci-dir:PATH[:TAG]`: an OCI image layout (`oci-layout`, `index.json`, `blobs/`).
 
-use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
+use super::oci::{Descriptor, INDEX_TYPES, ManifestOrIndex, choose_platform};
 use super::{
     ImageConfig, ImageMetadata, ImageSource, LayerData, LayerInfo, SourceError, VerifyingReader,
     parse_json, read_verified, sha256_hex,
 };
 
 const REF_NAME: &str = "org.opencontainers.image.ref.name";
-/// Index media types (OCI and Docker's manifest list).
-const INDEX_TYPES: &[&str] = &[
-    "application/vnd.oci.image.index.v1+json",
-    "application/vnd.docker.distribution.manifest.list.v2+json",
-];
 /// Most nested indexes followed from `index.json`.
 const MAX_INDEX_DEPTH: usize = 4;
-
-#[derive(Debug, Clone, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Descriptor {
-    #[serde(default)]
-    media_type: Option<String>,
-    digest: String,
-    #[serde(default)]
-    size: Option<u64>,
-    #[serde(default)]
-    annotations: BTreeMap<String, String>,
-    #[serde(default)]
-    platform: Option<Platform>,
-}
-
-#[derive(Debug, Clone, serde::Deserialize)]
-struct Platform {
-    architecture: String,
-    os: String,
-    #[serde(default)]
-    variant: Option<String>,
-}
-
-/// A manifest or an index (told apart by which fields are present).
-#[derive(Debug, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ManifestOrIndex {
-    #[serde(default)]
-    media_type: Option<String>,
-    #[serde(default)]
-    config: Option<Descriptor>,
-    #[serde(default)]
-    layers: Option<Vec<Descriptor>>,
-    #[serde(default)]
-    manifests: Option<Vec<Descriptor>>,
-}
 
 /// An image in an OCI image layout directory.
 #[derive(Debug)]
@@ -60,19 +19,6 @@ pub struct OciDirSource {
     root: PathBuf,
     metadata: ImageMetadata,
     layers: Vec<LayerInfo>,
-}
-
-fn platform_matches(p: &Platform, wanted: &str) -> bool {
-    let mut parts = wanted.split('/');
-    let os = parts.next().unwrap_or_default();
-    let arch = parts.next().unwrap_or_default();
-    let variant = parts.next();
-    p.os == os
-        && p.architecture == arch
-        && match variant {
-            Some(v) => p.variant.as_deref() == Some(v),
-            None => true,
-        }
 }
 
 impl OciDirSource {
@@ -177,31 +123,19 @@ fn choose(
             "{path}: index lists no manifest"
         ))),
         [only] => Ok(only.clone()),
-        many => {
-            let matching: Vec<&Descriptor> = many
-                .iter()
-                .filter(|d| {
-                    d.platform
-                        .as_ref()
-                        .is_some_and(|p| platform_matches(p, platform))
-                })
-                .collect();
-            match matching.as_slice() {
-                [one] => Ok((*one).clone()),
-                [] => {
-                    let tags: Vec<&str> = many
-                        .iter()
-                        .filter_map(|d| d.annotations.get(REF_NAME).map(String::as_str))
-                        .collect();
-                    Err(SourceError::NotFound(format!(
-                        "platform {platform} in {path} (tags: {})",
-                        tags.join(", ")
-                    )))
-                }
-                // Several for one platform (e.g. attestations share it): take the first.
-                [first, ..] => Ok((*first).clone()),
+        many => match choose_platform(many, platform) {
+            Some(one) => Ok(one.clone()),
+            None => {
+                let tags: Vec<&str> = many
+                    .iter()
+                    .filter_map(|d| d.annotations.get(REF_NAME).map(String::as_str))
+                    .collect();
+                Err(SourceError::NotFound(format!(
+                    "platform {platform} in {path} (tags: {})",
+                    tags.join(", ")
+                )))
             }
-        }
+        },
     }
 }
 

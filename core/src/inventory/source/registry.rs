@@ -19,6 +19,7 @@ use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference, RegistryOperation};
 use sha2::{Digest, Sha256};
 
+use super::oci::{Descriptor, INDEX_TYPES, ManifestOrIndex, choose_platform};
 use super::{
     ImageConfig, ImageMetadata, ImageSource, LayerData, LayerInfo, SourceError, VerifyingReader,
     parse_json, sha256_hex,
@@ -48,11 +49,6 @@ const MANIFEST_TYPES: &[&str] = &[
     "application/vnd.docker.distribution.manifest.v2+json",
     "application/vnd.docker.distribution.manifest.list.v2+json",
 ];
-const INDEX_TYPES: &[&str] = &[
-    "application/vnd.oci.image.index.v1+json",
-    "application/vnd.docker.distribution.manifest.list.v2+json",
-];
-
 // ---------------------------------------------------------------- references
 
 /// An image reference: `[REGISTRY/]REPO[:TAG][@sha256:HEX]`, normalised the way
@@ -505,80 +501,13 @@ impl RegistryOptions {
 
 // ---------------------------------------------------------------- the source
 
-#[derive(Debug, Clone, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Descriptor {
-    #[serde(default)]
-    media_type: Option<String>,
-    digest: String,
-    #[serde(default)]
-    size: Option<u64>,
-    #[serde(default)]
-    platform: Option<Platform>,
-}
-
-#[derive(Debug, Clone, serde::Deserialize)]
-struct Platform {
-    #[serde(default)]
-    architecture: String,
-    #[serde(default)]
-    os: String,
-    #[serde(default)]
-    variant: Option<String>,
-}
-
-impl std::fmt::Display for Platform {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.os, self.architecture)?;
-        if let Some(v) = &self.variant {
-            write!(f, "/{v}")?;
-        }
-        Ok(())
-    }
-}
-
-#[derive(Debug, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ManifestOrIndex {
-    #[serde(default)]
-    media_type: Option<String>,
-    #[serde(default)]
-    config: Option<Descriptor>,
-    #[serde(default)]
-    layers: Option<Vec<Descriptor>>,
-    #[serde(default)]
-    manifests: Option<Vec<Descriptor>>,
-}
-
-/// Does `p` match `wanted` (`os/arch[/variant]`)? Without a wanted variant any
-/// variant matches; arm64's `v8` is its default, so it matches no variant.
-fn platform_matches(p: &Platform, wanted: &str) -> bool {
-    let mut parts = wanted.split('/');
-    let os = parts.next().unwrap_or_default();
-    let arch = parts.next().unwrap_or_default();
-    let variant = parts.next();
-    p.os == os
-        && p.architecture == arch
-        && match variant {
-            None => true,
-            Some(v) => {
-                p.variant.as_deref() == Some(v)
-                    || (arch == "arm64" && v == "v8" && p.variant.is_none())
-            }
-        }
-}
-
 /// Picks the manifest for `platform` from an index's entries.
-fn choose_platform<'a>(
+fn choose_index_entry<'a>(
     entries: &'a [Descriptor],
     platform: &str,
     reference: &str,
 ) -> Result<&'a Descriptor, SourceError> {
-    if let Some(d) = entries.iter().find(|d| {
-        d.platform
-            .as_ref()
-            .is_some_and(|p| platform_matches(p, platform))
-    }) {
+    if let Some(d) = choose_platform(entries, platform) {
         return Ok(d);
     }
     let available: Vec<String> = entries
@@ -706,7 +635,7 @@ impl RegistrySource {
                     )));
                 }
                 let entries = doc.manifests.unwrap_or_default();
-                let chosen = choose_platform(&entries, platform, &display)?;
+                let chosen = choose_index_entry(&entries, platform, &display)?;
                 sha256_hex(&chosen.digest)?;
                 current = oci_ref.clone_with_digest(chosen.digest.clone());
             };
@@ -1009,6 +938,7 @@ impl ImageSource for RegistrySource {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::inventory::source::oci::Platform;
     use proptest::prelude::*;
 
     fn r(s: &str) -> ImageReference {
@@ -1216,6 +1146,7 @@ mod tests {
             media_type: None,
             digest: format!("sha256:{os}{arch}"),
             size: None,
+            annotations: Default::default(),
             platform: Some(Platform {
                 os: os.into(),
                 architecture: arch.into(),
@@ -1233,7 +1164,7 @@ mod tests {
             plat("unknown", "unknown", None),
         ];
         let pick = |p: &str| {
-            choose_platform(&entries, p, "x")
+            choose_index_entry(&entries, p, "x")
                 .map(|d| d.digest.clone())
                 .ok()
         };
@@ -1241,7 +1172,7 @@ mod tests {
         assert_eq!(pick("linux/arm/v7").as_deref(), Some("sha256:linuxarm"));
         assert_eq!(pick("linux/arm64/v8").as_deref(), Some("sha256:linuxarm64"));
         assert_eq!(pick("linux/arm/v6"), None);
-        let e = choose_platform(&entries, "linux/s390x", "x")
+        let e = choose_index_entry(&entries, "linux/s390x", "x")
             .err()
             .map(|e| e.to_string());
         let e = e.unwrap_or_default();
