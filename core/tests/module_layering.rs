@@ -12,12 +12,15 @@ use std::path::Path;
 /// A module path below the crate root (`["policy", "mute"]`); empty for the root.
 type ModPath = Vec<String>;
 
-/// One cycle among siblings: the modules, and for each sibling edge a few file-level
-/// edges that make it.
+/// A reference from one module (file) to another.
+type Edge = (ModPath, ModPath);
+
+/// One cycle among siblings: the modules, and for each sibling edge (from, to) a few
+/// file-level edges that make it.
 #[derive(Debug)]
 struct Cycle {
     modules: Vec<ModPath>,
-    edges: Vec<(ModPath, ModPath, Vec<(ModPath, ModPath)>)>,
+    edges: Vec<(ModPath, ModPath, Vec<Edge>)>,
 }
 
 /// The source with comments, string literals and char literals blanked out (newlines
@@ -260,7 +263,7 @@ fn sibling_cycles(files: &[(String, String)]) -> Vec<Cycle> {
             .find(|p| modules.contains(p))
     };
     // File-level edges.
-    let mut edges: BTreeSet<(ModPath, ModPath)> = BTreeSet::new();
+    let mut edges: BTreeSet<Edge> = BTreeSet::new();
     for (relative, source) in files {
         let here = module_of(relative);
         for reference in references(&strip_comments_and_strings(source)) {
