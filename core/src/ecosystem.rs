@@ -1,7 +1,7 @@
 //! Ecosystems: OSV ecosystem names, purl types, distro releases and package-name
 //! normalisation, so that a component and an advisory meet on one key.
 
-use crate::sbom::Purl;
+use crate::sbom::{Component, Purl};
 use crate::version::Scheme;
 
 /// The package universes StellaOps matches in.
@@ -185,6 +185,15 @@ impl Ecosystem {
             (Some(ns), None) => format!("{}/{}", self.kind.purl_type(), ns),
             (None, _) => self.kind.purl_type().to_string(),
         }
+    }
+}
+
+// Lives here rather than in `sbom` so that the dependency runs one way: ecosystem
+// mapping reads purls, the SBOM model knows nothing of ecosystems.
+impl Component {
+    /// The ecosystem (and distro release) of this component, from its purl.
+    pub fn ecosystem(&self) -> Option<Ecosystem> {
+        self.purl.as_ref().and_then(Ecosystem::from_purl)
     }
 }
 

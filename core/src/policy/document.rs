@@ -12,8 +12,10 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::mute::MuteRule;
+// Rules are written in terms of the action a verdict reports.
 use super::rego::RegoModule;
 use crate::advisory::Severity;
+pub use crate::verdict::Action;
 
 /// The schema versions this build reads.
 pub const SCHEMA_VERSIONS: [u32; 1] = [1];
@@ -55,31 +57,6 @@ pub struct PolicyDocument {
 
 fn default_action() -> Action {
     Action::Warn
-}
-
-/// What a rule (or the default) does with a finding.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Action {
-    /// Accept: the finding is reported as ignored and does not affect the verdict.
-    Ignore,
-    /// Report: the verdict is at least `warn` (exit code 0).
-    Warn,
-    /// Block: the verdict is `fail` (exit code 1).
-    Fail,
-}
-
-impl Action {
-    /// The lower-case name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Ignore => "ignore",
-            Self::Warn => "warn",
-            Self::Fail => "fail",
-        }
-    }
 }
 
 /// One rule: conditions and the action taken on findings that meet all of them.

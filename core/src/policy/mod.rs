@@ -11,6 +11,7 @@ pub mod context;
 pub mod document;
 pub mod evaluate;
 pub mod generated;
+pub mod ignore;
 pub mod kev;
 pub mod mute;
 pub mod rego;

@@ -6,110 +6,73 @@
 //! pure function of the finding, where it runs and the current time.
 
 use crate::matcher::Finding;
-use crate::verdict::ignore::{PurlGlob, parse_expires};
-use chrono::{DateTime, Utc};
-use globset::{GlobBuilder, GlobMatcher};
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+use globset::{Glob, GlobBuilder, GlobMatcher};
 
-/// Why a vulnerability does not affect a product, in VEX (OpenVEX / CSAF) terms.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Justification {
-    /// The vulnerable component is not in the product.
-    ComponentNotPresent,
-    /// The component is present but not the vulnerable code.
-    VulnerableCodeNotPresent,
-    /// The vulnerable code cannot be executed.
-    VulnerableCodeNotInExecutePath,
-    /// The vulnerable code cannot be reached with attacker-controlled input.
-    VulnerableCodeCannotBeControlledByAdversary,
-    /// Mitigations in the product already prevent exploitation.
-    InlineMitigationsAlreadyExist,
+// The rule's shape is a verdict type (a verdict reports the rule that muted a finding);
+// policy documents write mutes in these terms, so they are part of this module's API.
+pub use crate::verdict::mute_rule::{Justification, MuteRule, Provenance};
+
+/// A glob over package URLs, e.g. `pkg:pypi/*` or `pkg:npm/lodash@4.*`.
+///
+/// `*` also crosses `/` (npm scopes, Go module paths). A pattern matches a purl
+/// when it matches the whole purl or the purl without its version, qualifiers and
+/// subpath, so `pkg:pypi/requests` covers every installed version.
+#[derive(Debug, Clone)]
+pub struct PurlGlob {
+    pattern: String,
+    matcher: GlobMatcher,
 }
 
-impl Justification {
-    /// The VEX spelling, e.g. `component_not_present`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::ComponentNotPresent => "component_not_present",
-            Self::VulnerableCodeNotPresent => "vulnerable_code_not_present",
-            Self::VulnerableCodeNotInExecutePath => "vulnerable_code_not_in_execute_path",
-            Self::VulnerableCodeCannotBeControlledByAdversary => {
-                "vulnerable_code_cannot_be_controlled_by_adversary"
-            }
-            Self::InlineMitigationsAlreadyExist => "inline_mitigations_already_exist",
-        }
+impl PurlGlob {
+    /// Compiles a purl glob.
+    pub fn new(pattern: &str) -> Result<Self, globset::Error> {
+        let glob: Glob = GlobBuilder::new(pattern)
+            .literal_separator(false)
+            .backslash_escape(true)
+            .build()?;
+        Ok(Self {
+            pattern: pattern.to_owned(),
+            matcher: glob.compile_matcher(),
+        })
     }
 
-    /// Parses the VEX spelling.
-    pub fn from_vex(text: &str) -> Option<Self> {
-        [
-            Self::ComponentNotPresent,
-            Self::VulnerableCodeNotPresent,
-            Self::VulnerableCodeNotInExecutePath,
-            Self::VulnerableCodeCannotBeControlledByAdversary,
-            Self::InlineMitigationsAlreadyExist,
-        ]
-        .into_iter()
-        .find(|j| j.as_str() == text)
+    /// The pattern as written.
+    pub fn pattern(&self) -> &str {
+        &self.pattern
+    }
+
+    /// Whether `purl` matches, with or without its version.
+    pub fn is_match(&self, purl: &str) -> bool {
+        self.matcher.is_match(purl) || self.matcher.is_match(purl_without_version(purl))
     }
 }
 
-/// Where a mute rule came from, so a muted finding can be traced to its source.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(tag = "kind", rename_all = "camelCase", deny_unknown_fields)]
-pub enum Provenance {
-    /// A rule written in a policy file (or a MuteRule resource).
-    #[serde(rename_all = "camelCase")]
-    File {
-        /// The file or resource name.
-        path: String,
-        /// Zero-based position of the rule in it.
-        index: usize,
-    },
-    /// A statement of a VEX document.
-    #[serde(rename_all = "camelCase")]
-    Vex {
-        /// The document's name (its `@id`/serial number or the file it was read from).
-        document: String,
-        /// Zero-based position of the statement (OpenVEX `statements[]`, CycloneDX
-        /// `vulnerabilities[]`).
-        statement: usize,
-    },
+/// `pkg:type/ns/name@ver?q#sub` → `pkg:type/ns/name`.
+pub fn purl_without_version(purl: &str) -> &str {
+    let end = purl.find(['?', '#']).unwrap_or(purl.len());
+    let base = purl.get(..end).unwrap_or(purl);
+    // Canonical purls percent-encode '@' inside names (npm scopes), so the version
+    // separator is the last '@' after the last '/'.
+    let last_slash = base.rfind('/').unwrap_or(0);
+    match base.rfind('@') {
+        Some(at) if at > last_slash => base.get(..at).unwrap_or(base),
+        _ => base,
+    }
 }
 
-/// One mute rule, as written (the MuteRule resource carries this spec unchanged).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct MuteRule {
-    /// Advisory id or alias; matched against a finding's id and aliases, ignoring ASCII case.
-    pub id: String,
-    /// Glob over the finding's purl (with or without its version), see [`PurlGlob`].
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub purl: Option<String>,
-    /// Globs over the image reference or digest; empty means every image.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub images: Vec<String>,
-    /// Globs over the namespace; empty means every namespace.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub namespaces: Vec<String>,
-    /// RFC 3339 instant, or a date meaning the end of that day UTC, after which the
-    /// rule no longer mutes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expires: Option<String>,
-    /// Why the finding does not apply, in VEX terms.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub justification: Option<Justification>,
-    /// Free-text reason.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    /// Who wrote or approved the rule.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub author: Option<String>,
-    /// Where the rule came from.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub provenance: Option<Provenance>,
+/// RFC 3339 timestamp, or `YYYY-MM-DD` meaning the last instant of that day in UTC.
+pub fn parse_expires(text: &str) -> Option<DateTime<Utc>> {
+    if let Ok(ts) = DateTime::parse_from_rfc3339(text) {
+        return Some(ts.with_timezone(&Utc));
+    }
+    let date = NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()?;
+    // Require the canonical spelling so "2026-1-5" is not silently accepted.
+    if date.format("%Y-%m-%d").to_string() != text {
+        return None;
+    }
+    let end_of_day = NaiveTime::from_hms_nano_opt(23, 59, 59, 999_999_999)?;
+    Some(date.and_time(end_of_day).and_utc())
 }
 
 /// Why a set of mute rules could not be compiled.
@@ -360,6 +323,29 @@ mod tests {
 
     fn finding<'a>(id: &'a str, aliases: &'a [String], purl: &'a str) -> FindingRef<'a> {
         FindingRef { id, aliases, purl }
+    }
+
+    #[test]
+    fn version_stripping_handles_scopes_and_qualifiers() {
+        assert_eq!(
+            purl_without_version("pkg:npm/%40babel/core@7.0.0"),
+            "pkg:npm/%40babel/core"
+        );
+        assert_eq!(
+            purl_without_version("pkg:deb/debian/openssl@3.0.11-1?arch=amd64&distro=debian-12"),
+            "pkg:deb/debian/openssl"
+        );
+        assert_eq!(
+            purl_without_version("pkg:golang/github.com/a/b@v1.2.3#sub/dir"),
+            "pkg:golang/github.com/a/b"
+        );
+        assert_eq!(
+            purl_without_version("pkg:pypi/requests"),
+            "pkg:pypi/requests"
+        );
+        let scoped = PurlGlob::new("pkg:npm/%40babel/*").unwrap();
+        assert!(scoped.is_match("pkg:npm/%40babel/core@7.0.0"));
+        assert!(!scoped.is_match("pkg:npm/babel@7.0.0"));
     }
 
     #[test]

@@ -8,9 +8,9 @@ use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 
 use super::context::{ScanContext, purl_type};
 use super::document::{Conditions, Rule};
+use super::mute::purl_without_version;
 use super::selector;
 use crate::matcher::Finding;
-use crate::verdict::ignore::purl_without_version;
 
 /// A finding with the facts rules test that are not fields of [`Finding`].
 #[derive(Debug, Clone, Copy)]

@@ -228,7 +228,7 @@ pub(crate) mod test_support {
     use super::*;
     use crate::advisory::Severity;
     use crate::advisory::cvss::CvssScore;
-    use crate::verdict::{VerdictConfig, evaluate};
+    use crate::policy::generated::{VerdictConfig, evaluate};
     use chrono::TimeZone;
 
     /// A finding with the fields renderers show.
@@ -296,7 +296,8 @@ mod tests {
     use super::test_support::*;
     use super::*;
     use crate::advisory::Severity;
-    use crate::verdict::{IgnoreFile, VerdictConfig};
+    use crate::policy::generated::VerdictConfig;
+    use crate::policy::ignore::IgnoreFile;
 
     fn sample() -> ScanReport {
         let mut a = finding("CVE-2024-1", "zlib", "1.0", Severity::Low, &[]);

@@ -328,7 +328,7 @@ pub fn to_sarif(report: &ScanReport) -> String {
 mod tests {
     use super::super::test_support::*;
     use super::*;
-    use crate::verdict::VerdictConfig;
+    use crate::policy::generated::VerdictConfig;
     use serde_json::Value;
 
     fn sample() -> ScanReport {

@@ -329,7 +329,8 @@ fn push_row(out: &mut String, row: &[String; 8], widths: &[usize; 8], colour: Op
 mod tests {
     use super::super::test_support::*;
     use super::*;
-    use crate::verdict::{IgnoreFile, VerdictConfig};
+    use crate::policy::generated::VerdictConfig;
+    use crate::policy::ignore::IgnoreFile;
 
     fn visible_lines(text: &str) -> Vec<String> {
         text.lines().map(str::to_owned).collect()

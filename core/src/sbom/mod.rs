@@ -11,8 +11,6 @@ pub use error::SbomError;
 pub use limits::Limits;
 pub use purl::{Purl, PurlError};
 
-use crate::ecosystem::Ecosystem;
-
 /// Read an SBOM in whichever supported format it is (CycloneDX or SPDX JSON).
 pub fn read_any(bytes: &[u8], limits: &Limits) -> Result<(SbomFormat, Sbom), SbomError> {
     let doc = json::parse(bytes, limits)?;
@@ -33,13 +31,6 @@ impl SbomFormat {
             SbomFormat::CycloneDx => cyclonedx::write(sbom),
             SbomFormat::Spdx => spdx::write(sbom),
         }
-    }
-}
-
-impl Component {
-    /// The ecosystem (and distro release) of this component, from its purl.
-    pub fn ecosystem(&self) -> Option<Ecosystem> {
-        self.purl.as_ref().and_then(Ecosystem::from_purl)
     }
 }
 

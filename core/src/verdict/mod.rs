@@ -1,20 +1,16 @@
 //! The verdict of a policy over a scan: pass, warn or fail, why (the rules that fired
 //! and the Rego messages), every finding with its action, and every muted finding with
-//! the mute that muted it. Computed by [`crate::policy::evaluate`].
-//!
-//! The v0 flags (`--fail-on`, `--ignore-unfixed`, `--ignore-file`) are kept as sugar:
-//! [`VerdictConfig`] becomes a generated policy ([`crate::policy::generated`]) and
-//! [`evaluate`] runs it.
+//! the mute that muted it. These are the types only; `policy::evaluate` computes them,
+//! so this module sits below `policy` and never refers to it.
 
-pub mod ignore;
+pub mod mute_rule;
 
-pub use ignore::{IgnoreEntry, IgnoreError, IgnoreFile, PurlGlob};
+use mute_rule::MuteRule;
 
 use crate::advisory::Severity;
 use crate::matcher::Finding;
-use crate::policy::document::Action;
-use crate::policy::mute::MuteRule;
 use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -25,15 +21,29 @@ pub const EXIT_FAIL: i32 = 1;
 /// Exit code for usage or input errors (set by the CLI, never by a verdict).
 pub const EXIT_USAGE_OR_INPUT: i32 = 2;
 
-/// The v0 verdict flags, turned into a generated policy by [`evaluate`].
-#[derive(Debug, Clone, Default)]
-pub struct VerdictConfig {
-    /// Fail when a finding is at least this severe; `None` never fails.
-    pub fail_on: Option<Severity>,
-    /// Ignore findings that have no fixed version.
-    pub ignore_unfixed: bool,
-    /// Accepted vulnerabilities (become mute rules).
-    pub ignores: IgnoreFile,
+/// What a rule (or the default) does with a finding.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// Accept: the finding is reported as ignored and does not affect the verdict.
+    Ignore,
+    /// Report: the verdict is at least `warn` (exit code 0).
+    Warn,
+    /// Block: the verdict is `fail` (exit code 1).
+    Fail,
+}
+
+impl Action {
+    /// The lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ignore => "ignore",
+            Self::Warn => "warn",
+            Self::Fail => "fail",
+        }
+    }
 }
 
 /// Pass, warn or fail.
@@ -234,37 +244,5 @@ impl Verdict {
     /// Findings with action `fail`.
     pub fn failing(&self) -> impl Iterator<Item = &DecidedFinding> {
         self.findings.iter().filter(|f| f.action == Action::Fail)
-    }
-}
-
-/// Applies the v0 flags in `cfg` to `findings` at time `now`, as a generated policy.
-pub fn evaluate(findings: Vec<Finding>, cfg: &VerdictConfig, now: DateTime<Utc>) -> Verdict {
-    let policy = crate::policy::generated::from_flags(cfg.fail_on, cfg.ignore_unfixed);
-    let ignores = cfg.ignores.to_mute_set("ignore file");
-    let evaluation = crate::policy::evaluate::Evaluation {
-        context: &crate::policy::context::ScanContext::default(),
-        mutes: std::slice::from_ref(&ignores),
-        kev: None,
-        now,
-    };
-    crate::policy::evaluate::evaluate(&policy, findings, &evaluation)
-}
-
-/// A `--fail-on` value that is not a severity name.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown severity {0:?}: expected one of critical, high, medium, low, unknown")]
-pub struct ParseSeverityError(pub String);
-
-/// Parses a threshold name (`critical|high|medium|low|unknown`, any ASCII case).
-///
-/// `unknown` is the lowest threshold: it fails on any finding.
-pub fn parse_fail_on(text: &str) -> Result<Severity, ParseSeverityError> {
-    match text.trim().to_ascii_lowercase().as_str() {
-        "critical" => Ok(Severity::Critical),
-        "high" => Ok(Severity::High),
-        "medium" => Ok(Severity::Medium),
-        "low" => Ok(Severity::Low),
-        "unknown" => Ok(Severity::Unknown),
-        _ => Err(ParseSeverityError(text.to_owned())),
     }
 }

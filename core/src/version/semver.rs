@@ -10,22 +10,13 @@ use super::{Num, Scheme, VersionError, ord_via_cmp};
 use std::cmp::Ordering;
 use std::str::FromStr;
 
-/// One dot-separated pre-release identifier.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-enum Ident {
-    /// All digits: lower precedence than alphanumeric, compared numerically.
-    Num(Num),
-    /// Anything else, compared in ASCII order.
-    Alpha(String),
-}
-
 /// A parsed SemVer version.
 #[derive(Debug, Clone)]
 pub struct SemVer {
     major: Num,
     minor: Num,
     patch: Num,
-    pre: Vec<Ident>,
+    pre: Vec<Box<str>>,
     build: String,
 }
 
@@ -47,49 +38,18 @@ impl SemVer {
             return Err(err("too long"));
         }
         let s = s.strip_prefix('v').unwrap_or(s);
-        let (rest, build) = match s.split_once('+') {
-            Some((r, b)) => {
-                if !idents_ok(b) {
-                    return Err(err("invalid build metadata"));
-                }
-                (r, b)
-            }
-            None => (s, ""),
-        };
-        let (core, pre) = match rest.split_once('-') {
-            Some((c, p)) => {
-                if !idents_ok(p) {
-                    return Err(err("invalid pre-release"));
-                }
-                (c, Some(p))
-            }
-            None => (rest, None),
-        };
+        let parts = split_parts(s).map_err(err)?;
         let mut nums = [Num::default(), Num::default(), Num::default()];
-        for (count, part) in core.split('.').enumerate() {
+        for (count, part) in parts.core.split('.').enumerate() {
             let slot = nums
                 .get_mut(count)
                 .ok_or_else(|| err("more than three numbers"))?;
-            if part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(err("version core must be numbers"));
-            }
-            if part.len() > 1 && part.starts_with('0') {
-                return Err(err("leading zero in version core"));
-            }
+            check_core_number(part).map_err(err)?;
             *slot = Num::new(part);
         }
-        let pre = pre
-            .map(|p| {
-                p.split('.')
-                    .map(|id| {
-                        if id.bytes().all(|b| b.is_ascii_digit()) {
-                            Ident::Num(Num::new(id))
-                        } else {
-                            Ident::Alpha(id.to_string())
-                        }
-                    })
-                    .collect()
-            })
+        let pre = parts
+            .pre
+            .map(|p| p.split('.').map(Box::from).collect())
             .unwrap_or_default();
         let [major, minor, patch] = nums;
         Ok(SemVer {
@@ -97,8 +57,81 @@ impl SemVer {
             minor,
             patch,
             pre,
-            build: build.to_string(),
+            build: parts.build.to_string(),
         })
+    }
+}
+
+/// A version split into `core[-pre][+build]`, as SemVer and node-semver ranges write it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Parts<'a> {
+    /// The dotted numbers (not checked here).
+    pub(crate) core: &'a str,
+    /// The pre-release identifiers after the first `-`, when present.
+    pub(crate) pre: Option<&'a str>,
+    /// The build metadata after `+`, empty when absent.
+    pub(crate) build: &'a str,
+}
+
+/// Splits `core[-pre][+build]`, checking the pre-release and build identifiers; the
+/// error is the reason.
+pub(crate) fn split_parts(s: &str) -> Result<Parts<'_>, &'static str> {
+    let (rest, build) = match s.split_once('+') {
+        Some((r, b)) => {
+            if !idents_ok(b) {
+                return Err("invalid build metadata");
+            }
+            (r, b)
+        }
+        None => (s, ""),
+    };
+    let (core, pre) = match rest.split_once('-') {
+        Some((c, p)) => {
+            if !idents_ok(p) {
+                return Err("invalid pre-release");
+            }
+            (c, Some(p))
+        }
+        None => (rest, None),
+    };
+    Ok(Parts { core, pre, build })
+}
+
+/// Checks one number of the version core: ASCII digits, no leading zero (but `0`).
+pub(crate) fn check_core_number(part: &str) -> Result<(), &'static str> {
+    if part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) {
+        return Err("version core must be numbers");
+    }
+    if part.len() > 1 && part.starts_with('0') {
+        return Err("leading zero in version core");
+    }
+    Ok(())
+}
+
+/// SemVer precedence of two pre-release identifier lists (semver.org §11.3-11.4): a
+/// release (no identifiers) is above any pre-release; identifiers compare left to
+/// right, all-digit ones numerically and below alphanumeric ones (ASCII order); a
+/// longer list wins a tie.
+pub(crate) fn cmp_pre_release<S: AsRef<str>>(a: &[S], b: &[S]) -> Ordering {
+    fn ident(a: &str, b: &str) -> Ordering {
+        let numeric = |s: &str| s.bytes().all(|c| c.is_ascii_digit());
+        match (numeric(a), numeric(b)) {
+            (true, true) => super::cmp_digits(a, b),
+            (true, false) => Ordering::Less,
+            (false, true) => Ordering::Greater,
+            (false, false) => a.cmp(b),
+        }
+    }
+    match (a.is_empty(), b.is_empty()) {
+        (true, true) => Ordering::Equal,
+        (true, false) => Ordering::Greater,
+        (false, true) => Ordering::Less,
+        (false, false) => a
+            .iter()
+            .zip(b)
+            .map(|(x, y)| ident(x.as_ref(), y.as_ref()))
+            .find(|o| o.is_ne())
+            .unwrap_or_else(|| a.len().cmp(&b.len())),
     }
 }
 
@@ -122,7 +155,7 @@ impl Ord for SemVer {
             .cmp(&other.major)
             .then_with(|| self.minor.cmp(&other.minor))
             .then_with(|| self.patch.cmp(&other.patch))
-            .then_with(|| super::pre_release_cmp(&self.pre, &other.pre))
+            .then_with(|| cmp_pre_release(&self.pre, &other.pre))
     }
 }
 
@@ -190,6 +223,39 @@ mod tests {
         ] {
             assert!(bad.parse::<SemVer>().is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn shared_pieces_for_node_ranges() {
+        let parts = split_parts("1.2-rc.1+b.5").unwrap();
+        assert_eq!(
+            (parts.core, parts.pre, parts.build),
+            ("1.2", Some("rc.1"), "b.5")
+        );
+        assert_eq!(split_parts("1.2.3+").unwrap_err(), "invalid build metadata");
+        assert_eq!(
+            split_parts("1.2.3-a..b").unwrap_err(),
+            "invalid pre-release"
+        );
+        assert!(check_core_number("0").is_ok() && check_core_number("10").is_ok());
+        assert!(check_core_number("01").is_err() && check_core_number("x").is_err());
+        let pre = |s: &str| s.split('.').map(str::to_owned).collect::<Vec<_>>();
+        let none: Vec<String> = Vec::new();
+        assert_eq!(cmp_pre_release(&none, &pre("alpha")), Ordering::Greater);
+        assert_eq!(
+            cmp_pre_release(&pre("alpha"), &pre("alpha.1")),
+            Ordering::Less
+        );
+        assert_eq!(cmp_pre_release(&pre("2"), &pre("11")), Ordering::Less);
+        assert_eq!(cmp_pre_release(&pre("11"), &pre("a")), Ordering::Less);
+        assert_eq!(cmp_pre_release(&pre("01"), &pre("1")), Ordering::Equal);
+        assert_eq!(
+            cmp_pre_release(
+                &pre("99999999999999999999999"),
+                &pre("100000000000000000000000")
+            ),
+            Ordering::Less
+        );
     }
 
     fn arb() -> impl Strategy<Value = String> {

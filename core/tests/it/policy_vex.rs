@@ -616,7 +616,7 @@ fn purl_patterns_escape_glob_syntax() {
         ("pkg:npm/a@1,", "pkg:npm/a@1", false),
     ];
     for (purl, installed, expected) in cases {
-        let glob = stella_core::verdict::ignore::PurlGlob::new(&purl_pattern(purl)).unwrap();
+        let glob = stella_core::policy::mute::PurlGlob::new(&purl_pattern(purl)).unwrap();
         assert_eq!(glob.is_match(installed), expected, "{purl} vs {installed}");
     }
 }
@@ -705,7 +705,7 @@ proptest! {
 
     #[test]
     fn purl_patterns_compile_and_match_their_purl(purl in "pkg:[a-z]{1,5}/\\PC{1,30}") {
-        let glob = stella_core::verdict::ignore::PurlGlob::new(&purl_pattern(&purl)).unwrap();
+        let glob = stella_core::policy::mute::PurlGlob::new(&purl_pattern(&purl)).unwrap();
         prop_assert!(glob.is_match(purl.trim()), "{} -> {}", purl, purl_pattern(&purl));
     }
 

@@ -5,10 +5,11 @@ use serde_json::Value;
 use stella_core::advisory::Severity;
 use stella_core::advisory::cvss::CvssScore;
 use stella_core::matcher::Finding;
+use stella_core::policy::generated::{VerdictConfig, evaluate};
+use stella_core::policy::ignore::IgnoreFile;
 use stella_core::report::sarif::to_sarif;
 use stella_core::report::{DatabaseInfo, SbomInfo, ScanReport, ToolInfo};
 use stella_core::sbom::SbomFormat;
-use stella_core::verdict::{IgnoreFile, VerdictConfig, evaluate};
 
 fn schema() -> Value {
     let path = concat!(

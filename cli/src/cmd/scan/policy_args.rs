@@ -14,10 +14,11 @@ use stella_core::policy::compiled::CompiledPolicy;
 use stella_core::policy::context::ScanContext;
 use stella_core::policy::evaluate::KnownExploited;
 use stella_core::policy::generated;
+use stella_core::policy::generated::parse_fail_on;
+use stella_core::policy::ignore::IgnoreFile;
 use stella_core::policy::kev::{KevCatalog, KevLimits};
 use stella_core::policy::mute::MuteSet;
 use stella_core::policy::vex::{self, VexLimits};
-use stella_core::verdict::{IgnoreFile, parse_fail_on};
 
 /// Policy, mutes and context flags.
 #[derive(Debug, Args)]

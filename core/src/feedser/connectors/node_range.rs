@@ -8,6 +8,7 @@
 //! `major.minor.patch`. That filter is not representable in OSV and is dropped (a
 //! pre-release may therefore match an OSV range it would not match in npm).
 
+use crate::version::semver::{check_core_number, cmp_pre_release, split_parts};
 use std::cmp::Ordering;
 use std::fmt;
 
@@ -80,70 +81,30 @@ impl Ver {
     }
 }
 
-/// Splits `core[-pre][+build]`, validating pre-release and build identifiers.
+/// Splits `core[-pre][+build]` by the SemVer grammar (build dropped).
 fn split_pre(text: &str) -> Option<(&str, Vec<String>)> {
-    let (rest, build) = match text.split_once('+') {
-        Some((r, b)) => (r, Some(b)),
-        None => (text, None),
-    };
-    if build.is_some_and(|b| !idents_ok(b)) {
-        return None;
-    }
-    match rest.split_once('-') {
-        Some((core, pre)) => {
-            if !idents_ok(pre) {
-                return None;
-            }
-            Some((core, pre.split('.').map(str::to_owned).collect()))
-        }
-        None => Some((rest, Vec::new())),
-    }
+    let parts = split_parts(text).ok()?;
+    let pre = parts
+        .pre
+        .map(|p| p.split('.').map(str::to_owned).collect())
+        .unwrap_or_default();
+    Some((parts.core, pre))
 }
 
-fn idents_ok(s: &str) -> bool {
-    s.split('.')
-        .all(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
-}
-
-/// A numeric component: digits only, no leading zero (but `0` itself), fits u64.
+/// A numeric component: a SemVer core number that fits u64.
 fn num(s: &str) -> Option<u64> {
-    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) || (s.len() > 1 && s.starts_with('0'))
-    {
-        return None;
-    }
+    check_core_number(s).ok()?;
     s.parse().ok()
-}
-
-fn cmp_ident(a: &str, b: &str) -> Ordering {
-    let an = a.bytes().all(|c| c.is_ascii_digit());
-    let bn = b.bytes().all(|c| c.is_ascii_digit());
-    match (an, bn) {
-        // Numeric identifiers compare numerically; compare by length first to avoid overflow.
-        (true, true) => a.len().cmp(&b.len()).then_with(|| a.cmp(b)),
-        (true, false) => Ordering::Less,
-        (false, true) => Ordering::Greater,
-        (false, false) => a.cmp(b),
-    }
 }
 
 impl Ord for Ver {
     fn cmp(&self, other: &Self) -> Ordering {
         (self.major, self.minor, self.patch)
             .cmp(&(other.major, other.minor, other.patch))
-            .then_with(|| match (self.pre.is_empty(), other.pre.is_empty()) {
-                (true, true) => Ordering::Equal,
-                (true, false) => Ordering::Greater,
-                (false, true) => Ordering::Less,
-                (false, false) => {
-                    for (a, b) in self.pre.iter().zip(&other.pre) {
-                        let o = cmp_ident(a, b);
-                        if o != Ordering::Equal {
-                            return o;
-                        }
-                    }
-                    self.pre.len().cmp(&other.pre.len())
-                }
-            })
+            .then_with(|| cmp_pre_release(&self.pre, &other.pre))
+            // `01` (not valid SemVer, but accepted) has the precedence of `1`; the
+            // spelling breaks the tie so that the order agrees with `==`.
+            .then_with(|| self.pre.cmp(&other.pre))
     }
 }
 

@@ -9,8 +9,7 @@ use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 
-use super::local::is_hidden;
-use super::{FetchError, FetchOptions, Run};
+use super::{FetchError, FetchOptions, Run, is_hidden};
 
 /// What an archive file is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,7 +9,7 @@ use std::io::Read;
 use std::path::Path;
 
 use super::archive;
-use super::{FetchError, FetchOptions, LocationKind, Run};
+use super::{FetchError, FetchOptions, LocationKind, Run, is_hidden};
 
 fn io_error(path: &Path, source: std::io::Error) -> FetchError {
     FetchError::Io {
@@ -106,11 +106,6 @@ pub(crate) fn fetch_path(
         }
     }
     Ok(!run.stopped())
-}
-
-/// Whether a file or directory name is hidden.
-pub(crate) fn is_hidden(name: &str) -> bool {
-    name.starts_with('.')
 }
 
 /// Walks `dir` depth-first in sorted order, naming documents `prefix/relative/path`.

@@ -149,6 +149,12 @@ pub fn is_http_url(text: &str) -> bool {
     lower.starts_with("http://") || lower.starts_with("https://")
 }
 
+/// Whether a file, directory or archive-entry name is hidden (skipped by the local and
+/// archive walks alike).
+pub(crate) fn is_hidden(name: &str) -> bool {
+    name.starts_with('.')
+}
+
 /// Which document names a source wants (by file name; directories do not matter).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Filter {

@@ -167,7 +167,7 @@ pub(crate) fn parse_timestamp(
     }
 }
 
-/// A purl as a [`crate::verdict::ignore::PurlGlob`] pattern matching exactly that
+/// A purl as a [`crate::policy::mute::PurlGlob`] pattern matching exactly that
 /// package: glob metacharacters are escaped, and a purl without qualifiers also
 /// matches installed purls that carry qualifiers or a subpath.
 pub fn purl_pattern(purl: &str) -> String {

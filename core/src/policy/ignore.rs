@@ -9,8 +9,8 @@
 //!     reason: not reachable     # optional
 //! ```
 
-use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
-use globset::{Glob, GlobBuilder, GlobMatcher};
+use super::mute::{MuteRule, MuteSet, Provenance, PurlGlob, parse_expires};
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -87,54 +87,6 @@ pub struct IgnoreEntry {
     pub expires: Option<DateTime<Utc>>,
     /// Why it is accepted.
     pub reason: Option<String>,
-}
-
-/// A glob over package URLs, e.g. `pkg:pypi/*` or `pkg:npm/lodash@4.*`.
-///
-/// `*` also crosses `/` (npm scopes, Go module paths). A pattern matches a purl
-/// when it matches the whole purl or the purl without its version, qualifiers and
-/// subpath, so `pkg:pypi/requests` covers every installed version.
-#[derive(Debug, Clone)]
-pub struct PurlGlob {
-    pattern: String,
-    matcher: GlobMatcher,
-}
-
-impl PurlGlob {
-    /// Compiles a purl glob.
-    pub fn new(pattern: &str) -> Result<Self, globset::Error> {
-        let glob: Glob = GlobBuilder::new(pattern)
-            .literal_separator(false)
-            .backslash_escape(true)
-            .build()?;
-        Ok(Self {
-            pattern: pattern.to_owned(),
-            matcher: glob.compile_matcher(),
-        })
-    }
-
-    /// The pattern as written.
-    pub fn pattern(&self) -> &str {
-        &self.pattern
-    }
-
-    /// Whether `purl` matches, with or without its version.
-    pub fn is_match(&self, purl: &str) -> bool {
-        self.matcher.is_match(purl) || self.matcher.is_match(purl_without_version(purl))
-    }
-}
-
-/// `pkg:type/ns/name@ver?q#sub` → `pkg:type/ns/name`.
-pub fn purl_without_version(purl: &str) -> &str {
-    let end = purl.find(['?', '#']).unwrap_or(purl.len());
-    let base = purl.get(..end).unwrap_or(purl);
-    // Canonical purls percent-encode '@' inside names (npm scopes), so the version
-    // separator is the last '@' after the last '/'.
-    let last_slash = base.rfind('/').unwrap_or(0);
-    match base.rfind('@') {
-        Some(at) if at > last_slash => base.get(..at).unwrap_or(base),
-        _ => base,
-    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -219,8 +171,7 @@ impl IgnoreFile {
 
     /// The entries as mute rules (an ignore entry is a mute without a justification),
     /// with provenance `source` and the entry's index.
-    pub fn to_mutes(&self, source: &str) -> Vec<crate::policy::mute::MuteRule> {
-        use crate::policy::mute::{MuteRule, Provenance};
+    pub fn to_mutes(&self, source: &str) -> Vec<MuteRule> {
         self.entries
             .iter()
             .map(|entry| MuteRule {
@@ -240,8 +191,8 @@ impl IgnoreFile {
     }
 
     /// [`Self::to_mutes`], compiled. The entries were checked when parsed, so they compile.
-    pub fn to_mute_set(&self, source: &str) -> crate::policy::mute::MuteSet {
-        crate::policy::mute::MuteSet::compile(self.to_mutes(source)).unwrap_or_default()
+    pub fn to_mute_set(&self, source: &str) -> MuteSet {
+        MuteSet::compile(self.to_mutes(source)).unwrap_or_default()
     }
 }
 
@@ -288,26 +239,12 @@ impl IgnoreEntry {
     }
 }
 
-/// RFC 3339 timestamp, or `YYYY-MM-DD` meaning the last instant of that day in UTC.
-pub fn parse_expires(text: &str) -> Option<DateTime<Utc>> {
-    if let Ok(ts) = DateTime::parse_from_rfc3339(text) {
-        return Some(ts.with_timezone(&Utc));
-    }
-    let date = NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()?;
-    // Require the canonical spelling so "2026-1-5" is not silently accepted.
-    if date.format("%Y-%m-%d").to_string() != text {
-        return None;
-    }
-    let end_of_day = NaiveTime::from_hms_nano_opt(23, 59, 59, 999_999_999)?;
-    Some(date.and_time(end_of_day).and_utc())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::advisory::Severity;
     use crate::matcher::Finding;
-    use crate::policy::mute::{Context, FindingRef, MuteDecision, Provenance};
+    use crate::policy::mute::{Context, FindingRef, MuteDecision};
     use chrono::TimeZone;
 
     /// The index of the entry that mutes `finding` at `now` (entries are mutes).
@@ -519,29 +456,6 @@ mod tests {
             };
             assert_eq!(matches(entry, &f), *want, "id={id} purl={purl:?}");
         }
-    }
-
-    #[test]
-    fn version_stripping_handles_scopes_and_qualifiers() {
-        assert_eq!(
-            purl_without_version("pkg:npm/%40babel/core@7.0.0"),
-            "pkg:npm/%40babel/core"
-        );
-        assert_eq!(
-            purl_without_version("pkg:deb/debian/openssl@3.0.11-1?arch=amd64&distro=debian-12"),
-            "pkg:deb/debian/openssl"
-        );
-        assert_eq!(
-            purl_without_version("pkg:golang/github.com/a/b@v1.2.3#sub/dir"),
-            "pkg:golang/github.com/a/b"
-        );
-        assert_eq!(
-            purl_without_version("pkg:pypi/requests"),
-            "pkg:pypi/requests"
-        );
-        let scoped = PurlGlob::new("pkg:npm/%40babel/*").unwrap();
-        assert!(scoped.is_match("pkg:npm/%40babel/core@7.0.0"));
-        assert!(!scoped.is_match("pkg:npm/babel@7.0.0"));
     }
 
     #[test]
