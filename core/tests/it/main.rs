@@ -25,6 +25,7 @@ mod layer_store;
 mod layers;
 mod loopback_http;
 mod matcher_published;
+mod module_layering;
 mod oci_layout;
 mod oracle_differential;
 mod policy_kev;
