@@ -7,6 +7,7 @@ use std::sync::OnceLock;
 use libfuzzer_sys::fuzz_target;
 use stella_core::feedser::export::root_digest;
 use stella_core::feedser::kit::{self, ImportOptions, KitLimits};
+use stella_core::signing_key::Ed25519Key;
 
 fn limits() -> KitLimits {
     KitLimits {
@@ -24,7 +25,13 @@ fn limits() -> KitLimits {
 
 fn trusted() -> &'static [String] {
     static KEY: OnceLock<Vec<String>> = OnceLock::new();
-    KEY.get_or_init(|| vec![kit::keygen().map(|k| k.public_pem).unwrap_or_default()])
+    KEY.get_or_init(|| {
+        vec![
+            Ed25519Key::generate()
+                .map(|k| k.public_pem())
+                .unwrap_or_default(),
+        ]
+    })
 }
 
 /// Every file under `dir`, relative.

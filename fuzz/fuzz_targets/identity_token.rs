@@ -27,10 +27,21 @@ fn fixture() -> &'static Fixture {
         let issuer = Issuer::new(ring, "iss", "aud");
         let jwks = issuer.jwks();
         let token = issuer
-            .issue("fuzz", Tiers::new().free(), &BTreeSet::new(), TokenKind::Access, now)
+            .issue(
+                "fuzz",
+                Tiers::new().free(),
+                &BTreeSet::new(),
+                TokenKind::Access,
+                now,
+            )
             .expect("issue")
             .token;
-        Fixture { issuer, jwks, token, now }
+        Fixture {
+            issuer,
+            jwks,
+            token,
+            now,
+        }
     })
 }
 

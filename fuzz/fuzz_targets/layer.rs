@@ -29,7 +29,9 @@ fuzz_target!(|data: &[u8]| {
     for f in fs.files() {
         assert!(!f.path.starts_with('/'), "absolute path {}", f.path);
         assert!(
-            !f.path.split('/').any(|c| c == ".." || c == "." || c.is_empty()),
+            !f.path
+                .split('/')
+                .any(|c| c == ".." || c == "." || c.is_empty()),
             "unnormalised path {}",
             f.path
         );

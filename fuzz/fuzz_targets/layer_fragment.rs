@@ -4,11 +4,13 @@
 //! and composing an image from it (what the server does with a layer manifest) must
 //! give an SBOM or an error, never a panic.
 use libfuzzer_sys::fuzz_target;
+use stella_core::delta::fragment::{
+    FragmentLimits, decode_checked, decode_fragment, encode_fragment,
+};
 use stella_core::inventory::analyzer;
 use stella_core::inventory::builder::build_from_extracts;
 use stella_core::inventory::layer_tar::LayerLimits;
 use stella_core::inventory::source::ImageMetadata;
-use stella_core::delta::fragment::{FragmentLimits, decode_checked, decode_fragment, encode_fragment};
 
 fuzz_target!(|data: &[u8]| {
     let limits = FragmentLimits {
@@ -30,5 +32,10 @@ fuzz_target!(|data: &[u8]| {
     let analyzers = analyzer::all();
     // The same layer twice: the second sees the first's view (links, whiteouts).
     let extracts = vec![fragment.extract.clone(), fragment.extract];
-    let _ = build_from_extracts(extracts, &analyzers, &limits.layer, ImageMetadata::default());
+    let _ = build_from_extracts(
+        extracts,
+        &analyzers,
+        &limits.layer,
+        ImageMetadata::default(),
+    );
 });

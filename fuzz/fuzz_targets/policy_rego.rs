@@ -32,7 +32,10 @@ fuzz_target!(|data: &[u8]| {
                 }]
             });
             let result = program.evaluate(&input);
-            assert!(!matches!(result, Err(RegoError::Internal { .. })), "{result:?}");
+            assert!(
+                !matches!(result, Err(RegoError::Internal { .. })),
+                "{result:?}"
+            );
             if let Ok(outcome) = result {
                 assert!(outcome.deny.windows(2).all(|w| w[0] < w[1]));
                 assert!(outcome.warn.windows(2).all(|w| w[0] < w[1]));
