@@ -32,6 +32,7 @@ pub mod sbom;
 pub mod scan_records;
 pub mod server_api;
 pub mod signing_key;
+pub mod sqlite;
 pub mod verdict;
 pub mod version;
 

@@ -48,3 +48,16 @@ pub enum AdvisoryDbError {
         reason: String,
     },
 }
+
+impl From<crate::sqlite::SqliteError> for AdvisoryDbError {
+    fn from(e: crate::sqlite::SqliteError) -> Self {
+        use crate::sqlite::SqliteError as E;
+        match e {
+            E::Sqlite { path, source } => AdvisoryDbError::Sqlite { path, source },
+            E::Missing { path } => AdvisoryDbError::Missing { path },
+            E::SchemaTooNew { path, found, known } => {
+                AdvisoryDbError::SchemaTooNew { path, found, known }
+            }
+        }
+    }
+}

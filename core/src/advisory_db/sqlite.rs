@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use sha2::{Digest, Sha256};
 
 use super::AdvisoryDbError;
@@ -14,6 +14,7 @@ use crate::advisory::cvss::CvssScore;
 use crate::advisory::severity::assess;
 use crate::advisory::{Affected, OsvRecord, Severity};
 use crate::ecosystem::{Ecosystem, normalise_name};
+use crate::sqlite;
 
 /// An open advisory DB.
 #[derive(Debug)]
@@ -149,90 +150,36 @@ impl PreparedRecord {
 impl AdvisoryDb {
     /// Open (creating and migrating as needed) a DB file for writing.
     pub fn open(path: &Path) -> Result<AdvisoryDb, AdvisoryDbError> {
-        let p = path.display().to_string();
-        let conn = Connection::open(path).map_err(|source| sqlite(&p, source))?;
-        Self::init(conn, p)
+        Self::init(sqlite::open(path)?, path.display().to_string())
     }
 
     /// Open an existing DB for reading only; a missing file is an error.
     pub fn open_read_only(path: &Path) -> Result<AdvisoryDb, AdvisoryDbError> {
         let p = path.display().to_string();
-        if !path.exists() {
-            return Err(AdvisoryDbError::Missing { path: p });
-        }
-        let conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(|source| sqlite(&p, source))?;
-        let db = AdvisoryDb { conn, path: p };
-        let found = db.schema_version()?;
+        let conn = sqlite::open_read_only(path)?;
+        let found = sqlite::check_not_newer(&conn, &p, STEPS)?;
         let known = STEPS.len() as i64;
-        if found > known {
-            return Err(AdvisoryDbError::SchemaTooNew {
-                path: db.path,
-                found,
-                known,
-            });
-        }
         if found < known {
             // Older files are migrated by a writer; refuse to read a half-known layout.
             return Err(AdvisoryDbError::Corrupt {
-                path: db.path.clone(),
+                path: p,
                 advisory: String::new(),
                 reason: format!(
                     "schema version {found} is older than {known}: run `stella db import` once to migrate"
                 ),
             });
         }
-        Ok(db)
+        Ok(AdvisoryDb { conn, path: p })
     }
 
     /// An in-memory DB (tests, benchmarks).
     pub fn open_in_memory() -> Result<AdvisoryDb, AdvisoryDbError> {
-        let p = ":memory:".to_string();
-        let conn = Connection::open_in_memory().map_err(|source| sqlite(&p, source))?;
-        Self::init(conn, p)
+        Self::init(sqlite::open_in_memory()?, ":memory:".to_string())
     }
 
-    fn init(conn: Connection, path: String) -> Result<AdvisoryDb, AdvisoryDbError> {
-        conn.execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
-        )
-        .map_err(|source| sqlite(&path, source))?;
-        let mut db = AdvisoryDb { conn, path };
-        db.migrate()?;
-        Ok(db)
-    }
-
-    fn schema_version(&self) -> Result<i64, AdvisoryDbError> {
-        self.conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(|source| sqlite(&self.path, source))
-    }
-
-    fn migrate(&mut self) -> Result<(), AdvisoryDbError> {
-        let found = self.schema_version()?;
-        let known = STEPS.len() as i64;
-        if found > known {
-            return Err(AdvisoryDbError::SchemaTooNew {
-                path: self.path.clone(),
-                found,
-                known,
-            });
-        }
-        let path = self.path.clone();
-        let tx = self
-            .conn
-            .transaction()
-            .map_err(|source| sqlite(&path, source))?;
-        for (i, step) in STEPS.iter().enumerate().skip(found as usize) {
-            tx.execute_batch(step)
-                .map_err(|source| sqlite(&path, source))?;
-            tx.pragma_update(None, "user_version", (i + 1) as i64)
-                .map_err(|source| sqlite(&path, source))?;
-        }
-        tx.commit().map_err(|source| sqlite(&path, source))
+    fn init(mut conn: Connection, path: String) -> Result<AdvisoryDb, AdvisoryDbError> {
+        sqlite::migrate(&mut conn, &path, STEPS)?;
+        Ok(AdvisoryDb { conn, path })
     }
 
     /// Insert or replace records in one transaction; unchanged records are left alone.
@@ -446,7 +393,7 @@ impl AdvisoryDb {
             withdrawn: count("SELECT COUNT(*) FROM advisory WHERE withdrawn IS NOT NULL")?,
             affected_entries: count("SELECT COUNT(*) FROM affected")?,
             by_ecosystem,
-            schema_version: self.schema_version()?,
+            schema_version: sqlite::schema_version(&self.conn, &self.path)?,
             last_import,
         })
     }

@@ -28,35 +28,25 @@ pub struct SqliteLayerStore {
 impl SqliteLayerStore {
     /// Opens (creating as needed) the store file at `path`.
     pub fn open(path: &Path) -> Result<Self, LayerStoreError> {
-        let p = path.display().to_string();
-        let conn = Connection::open(path).map_err(sqlite(&p))?;
-        Self::init(conn, p)
+        let conn = crate::sqlite::open(path).map_err(from_sqlite)?;
+        Self::init(conn, path.display().to_string())
     }
 
     /// A store in memory (tests); gone when dropped.
     pub fn open_in_memory() -> Result<Self, LayerStoreError> {
-        let p = ":memory:".to_string();
-        let conn = Connection::open_in_memory().map_err(sqlite(&p))?;
-        Self::init(conn, p)
+        let conn = crate::sqlite::open_in_memory().map_err(from_sqlite)?;
+        Self::init(conn, ":memory:".to_string())
     }
 
     fn init(conn: Connection, path: String) -> Result<Self, LayerStoreError> {
-        let e = sqlite(&path);
-        // `journal_mode` answers with a row: query it rather than execute it.
-        conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))
-            .map_err(&e)?;
         conn.execute_batch(
-            "PRAGMA synchronous = NORMAL;
-             CREATE TABLE IF NOT EXISTS layer_fragments (
+            "CREATE TABLE IF NOT EXISTS layer_fragments (
                  digest TEXT PRIMARY KEY NOT NULL,
                  bytes BLOB NOT NULL,
                  stored_at INTEGER NOT NULL
              ) WITHOUT ROWID;",
         )
-        .map_err(&e)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(&e)?;
-        drop(e);
+        .map_err(sqlite(&path))?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
             path: Arc::from(path),
@@ -177,4 +167,9 @@ impl LayerStore for SqliteLayerStore {
         .await
         .map(|n| u64::try_from(n).unwrap_or_default())
     }
+}
+
+fn from_sqlite(e: crate::sqlite::SqliteError) -> LayerStoreError {
+    let (path, source) = e.into_sqlite();
+    LayerStoreError::Sqlite { path, source }
 }

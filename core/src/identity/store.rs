@@ -125,6 +125,13 @@ CREATE TABLE IF NOT EXISTS clients (
 ) STRICT;
 ";
 
+impl From<crate::sqlite::SqliteError> for IdentityStoreError {
+    fn from(e: crate::sqlite::SqliteError) -> Self {
+        let (path, source) = e.into_sqlite();
+        IdentityStoreError::Sqlite { path, source }
+    }
+}
+
 fn sqlite(path: &str) -> impl Fn(rusqlite::Error) -> IdentityStoreError + '_ {
     move |source| IdentityStoreError::Sqlite {
         path: path.to_owned(),
@@ -136,7 +143,7 @@ impl SqliteIdentityStore {
     /// Opens (creating as needed) the store file at `path`.
     pub fn open(path: &Path) -> Result<SqliteIdentityStore, IdentityStoreError> {
         let p = path.display().to_string();
-        let conn = Connection::open(path).map_err(sqlite(&p))?;
+        let conn = crate::sqlite::open(path)?;
         restrict_permissions(path).map_err(|source| IdentityStoreError::Io {
             path: p.clone(),
             source,
@@ -146,9 +153,7 @@ impl SqliteIdentityStore {
 
     /// A store in memory (tests, embedded mode without persistence).
     pub fn open_in_memory() -> Result<SqliteIdentityStore, IdentityStoreError> {
-        let p = ":memory:".to_owned();
-        let conn = Connection::open_in_memory().map_err(sqlite(&p))?;
-        Self::init(conn, p)
+        Self::init(crate::sqlite::open_in_memory()?, ":memory:".to_owned())
     }
 
     /// The store's path (`:memory:` for an in-memory store).
@@ -157,12 +162,6 @@ impl SqliteIdentityStore {
     }
 
     fn init(conn: Connection, path: String) -> Result<SqliteIdentityStore, IdentityStoreError> {
-        // WAL: token issue reads never wait for a client registration; the busy timeout
-        // makes a second process (an admin CLI) wait instead of failing.
-        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
-            .map_err(sqlite(&path))?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(sqlite(&path))?;
         conn.execute_batch(SCHEMA).map_err(sqlite(&path))?;
         Ok(SqliteIdentityStore {
             conn: Mutex::new(conn),

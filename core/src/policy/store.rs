@@ -30,6 +30,13 @@ pub enum PolicyStoreError {
     Corrupt(String),
 }
 
+impl From<crate::sqlite::SqliteError> for PolicyStoreError {
+    fn from(e: crate::sqlite::SqliteError) -> Self {
+        let (path, source) = e.into_sqlite();
+        PolicyStoreError::Sqlite { path, source }
+    }
+}
+
 /// A policy document as stored: one version.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -110,23 +117,16 @@ CREATE TABLE IF NOT EXISTS policy_audit (
 impl PolicyStore {
     /// Opens (creating) the store at `path`.
     pub fn open(path: &Path) -> Result<Self, PolicyStoreError> {
-        let p = path.display().to_string();
-        let conn = Connection::open(path).map_err(sqlite(&p))?;
-        Self::init(conn, p)
+        Self::init(crate::sqlite::open(path)?, path.display().to_string())
     }
 
     /// A store in memory (tests).
     pub fn open_in_memory() -> Result<Self, PolicyStoreError> {
-        let conn = Connection::open_in_memory().map_err(sqlite(":memory:"))?;
-        Self::init(conn, ":memory:".into())
+        Self::init(crate::sqlite::open_in_memory()?, ":memory:".into())
     }
 
     fn init(conn: Connection, path: String) -> Result<Self, PolicyStoreError> {
-        conn.execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;",
-        )
-        .and_then(|()| conn.execute_batch(SCHEMA))
-        .map_err(sqlite(&path))?;
+        conn.execute_batch(SCHEMA).map_err(sqlite(&path))?;
         Ok(Self {
             conn: Mutex::new(conn),
             path,

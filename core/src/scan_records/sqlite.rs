@@ -46,6 +46,10 @@ fn backend(op: &'static str) -> impl Fn(rusqlite::Error) -> ScanStoreError {
     }
 }
 
+fn open_failed(e: crate::sqlite::SqliteError) -> ScanStoreError {
+    backend("open")(e.into_sqlite().1)
+}
+
 fn corrupt(id: &str, message: impl std::fmt::Display) -> ScanStoreError {
     ScanStoreError::Corrupt {
         id: id.to_owned(),
@@ -67,25 +71,15 @@ fn json(id: &str, s: Option<String>) -> Result<Option<serde_json::Value>, ScanSt
 impl SqliteScanStore {
     /// Opens (creating as needed) the store file at `path`.
     pub fn open(path: &Path) -> Result<SqliteScanStore, ScanStoreError> {
-        let conn = Connection::open(path).map_err(backend("open"))?;
-        Self::init(conn)
+        Self::init(crate::sqlite::open(path).map_err(open_failed)?)
     }
 
     /// A store in memory (tests); gone when dropped.
     pub fn open_in_memory() -> Result<SqliteScanStore, ScanStoreError> {
-        let conn = Connection::open_in_memory().map_err(backend("open"))?;
-        Self::init(conn)
+        Self::init(crate::sqlite::open_in_memory().map_err(open_failed)?)
     }
 
     fn init(conn: Connection) -> Result<SqliteScanStore, ScanStoreError> {
-        // WAL lets API readers run beside a runner's write; busy_timeout covers another
-        // process holding the write lock briefly.
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(backend("open"))?;
-        conn.pragma_update(None, "foreign_keys", "ON")
-            .map_err(backend("open"))?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(backend("open"))?;
         conn.execute_batch(SCHEMA).map_err(backend("schema"))?;
         Ok(SqliteScanStore {
             conn: Arc::new(Mutex::new(conn)),

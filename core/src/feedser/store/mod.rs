@@ -283,3 +283,22 @@ pub(crate) fn validate(change: &Changeset) -> Result<(), FeedStoreError> {
     }
     Ok(())
 }
+
+impl From<crate::sqlite::SqliteError> for FeedStoreError {
+    fn from(e: crate::sqlite::SqliteError) -> Self {
+        use crate::sqlite::SqliteError as E;
+        match e {
+            E::Sqlite { path, source } => FeedStoreError::Sqlite { path, source },
+            E::SchemaTooNew { path, found, known } => FeedStoreError::SchemaTooNew {
+                store: path,
+                found,
+                known,
+            },
+            // The feed store never opens read-only.
+            missing @ E::Missing { .. } => {
+                let (path, source) = missing.into_sqlite();
+                FeedStoreError::Sqlite { path, source }
+            }
+        }
+    }
+}

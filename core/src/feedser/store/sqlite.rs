@@ -101,16 +101,12 @@ fn sqlite(path: &str) -> impl Fn(rusqlite::Error) -> FeedStoreError + '_ {
 impl SqliteFeedStore {
     /// Opens (creating and migrating as needed) the store file at `path`.
     pub fn open(path: &Path) -> Result<SqliteFeedStore, FeedStoreError> {
-        let p = path.display().to_string();
-        let conn = Connection::open(path).map_err(sqlite(&p))?;
-        Self::init(conn, p)
+        Self::init(crate::sqlite::open(path)?, path.display().to_string())
     }
 
     /// A store in memory (tests, benchmarks); gone when dropped.
     pub fn open_in_memory() -> Result<SqliteFeedStore, FeedStoreError> {
-        let p = ":memory:".to_owned();
-        let conn = Connection::open_in_memory().map_err(sqlite(&p))?;
-        Self::init(conn, p)
+        Self::init(crate::sqlite::open_in_memory()?, ":memory:".to_owned())
     }
 
     /// The store's path (`:memory:` for an in-memory store).
@@ -118,51 +114,19 @@ impl SqliteFeedStore {
         &self.path
     }
 
-    fn init(conn: Connection, path: String) -> Result<SqliteFeedStore, FeedStoreError> {
-        // WAL lets readers (`stella feeds status`) run beside a sync; the busy timeout
-        // makes a second writer wait instead of failing at once.
+    fn init(mut conn: Connection, path: String) -> Result<SqliteFeedStore, FeedStoreError> {
         // A sync writes megabytes per commit: checkpoint (and fsync) every 16 MiB of WAL
         // rather than SQLite's default 4 MiB.
-        conn.execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-             PRAGMA wal_autocheckpoint = 4096; PRAGMA temp_store = MEMORY;",
-        )
-        .map_err(sqlite(&path))?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))
+        conn.execute_batch("PRAGMA wal_autocheckpoint = 4096; PRAGMA temp_store = MEMORY;")
             .map_err(sqlite(&path))?;
         conn.set_prepared_statement_cache_capacity(64);
-        let mut store = SqliteFeedStore { conn, path };
-        store.migrate()?;
-        Ok(store)
+        crate::sqlite::migrate(&mut conn, &path, STEPS)?;
+        Ok(SqliteFeedStore { conn, path })
     }
 
     /// The file's schema version (`PRAGMA user_version`).
     pub fn schema_version(&self) -> Result<i64, FeedStoreError> {
-        self.conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(sqlite(&self.path))
-    }
-
-    fn migrate(&mut self) -> Result<(), FeedStoreError> {
-        let found = self.schema_version()?;
-        if found > SCHEMA_VERSION {
-            return Err(FeedStoreError::SchemaTooNew {
-                store: self.path.clone(),
-                found,
-                known: SCHEMA_VERSION,
-            });
-        }
-        if found == SCHEMA_VERSION {
-            return Ok(());
-        }
-        let e = sqlite(&self.path);
-        let tx = self.conn.transaction().map_err(&e)?;
-        for (i, step) in STEPS.iter().enumerate().skip(found.max(0) as usize) {
-            tx.execute_batch(step).map_err(&e)?;
-            tx.pragma_update(None, "user_version", (i + 1) as i64)
-                .map_err(&e)?;
-        }
-        tx.commit().map_err(&e)
+        Ok(crate::sqlite::schema_version(&self.conn, &self.path)?)
     }
 
     fn corrupt(&self, what: String, reason: impl ToString) -> FeedStoreError {
