@@ -10,7 +10,7 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::mute::MuteRule;
+use crate::verdict::mute_rule::MuteRule;
 
 /// What happened to a mute rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -178,7 +178,7 @@ pub fn append(path: &Path, records: &[MuteAudit]) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::mute::{Justification, Provenance};
+    use crate::verdict::mute_rule::{Justification, Provenance};
     use chrono::TimeZone;
 
     fn rule(id: &str, purl: Option<&str>, expires: Option<&str>) -> MuteRule {

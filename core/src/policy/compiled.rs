@@ -10,10 +10,12 @@ use sha2::{Digest, Sha256};
 
 use std::time::Duration;
 
-use super::document::{Action, DocumentError, PolicyDocument, RegoSection, SCHEMA_VERSIONS};
-use super::mute::{MuteError, MuteSet, Provenance};
+use super::document::{DocumentError, PolicyDocument, RegoSection, SCHEMA_VERSIONS};
+use super::mute::{MuteError, MuteSet};
 use super::rego::{RegoError, RegoLimits, RegoProgram};
 use super::rule::CompiledRule;
+use crate::verdict::Action;
+use crate::verdict::mute_rule::Provenance;
 
 /// Why a policy cannot be used.
 #[derive(Debug, thiserror::Error)]

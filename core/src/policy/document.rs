@@ -11,11 +11,11 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::mute::MuteRule;
+use crate::verdict::Action;
+use crate::verdict::mute_rule::MuteRule;
 // Rules are written in terms of the action a verdict reports.
 use super::rego::RegoModule;
 use crate::advisory::Severity;
-pub use crate::verdict::Action;
 
 /// The schema versions this build reads.
 pub const SCHEMA_VERSIONS: [u32; 1] = [1];

@@ -10,10 +10,11 @@ use chrono::{DateTime, Utc};
 
 use super::compiled::CompiledPolicy;
 use super::context::{ScanContext, purl_type};
-use super::document::Action;
-use super::mute::{FindingRef, MuteDecision, MuteRule, MuteSet};
+use super::mute::{FindingRef, MuteDecision, MuteSet};
 use super::rule::{CompiledRule, Subject};
 use crate::matcher::Finding;
+use crate::verdict::Action;
+use crate::verdict::mute_rule::MuteRule;
 use crate::verdict::{
     DEFAULT_RULE, DecidedFinding, ExpiredMute, FiredRule, MutedFinding, PolicyRef, RegoVerdict,
     SeverityCounts, Status, Verdict,

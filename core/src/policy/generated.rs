@@ -7,10 +7,11 @@
 
 use super::compiled::CompiledPolicy;
 use super::context::ScanContext;
-use super::document::{Action, Conditions, PolicyDocument, Rule};
+use super::document::{Conditions, PolicyDocument, Rule};
 use super::ignore::IgnoreFile;
 use crate::advisory::Severity;
 use crate::matcher::Finding;
+use crate::verdict::Action;
 use crate::verdict::Verdict;
 use chrono::{DateTime, Utc};
 

@@ -9,7 +9,8 @@
 //!     reason: not reachable     # optional
 //! ```
 
-use super::mute::{MuteRule, MuteSet, Provenance, PurlGlob, parse_expires};
+use super::mute::{MuteSet, PurlGlob, parse_expires};
+use crate::verdict::mute_rule::{MuteRule, Provenance};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use std::io::Read;

@@ -6,12 +6,12 @@
 //! pure function of the finding, where it runs and the current time.
 
 use crate::matcher::Finding;
+use crate::verdict::mute_rule::MuteRule;
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use globset::{Glob, GlobBuilder, GlobMatcher};
 
 // The rule's shape is a verdict type (a verdict reports the rule that muted a finding);
 // policy documents write mutes in these terms, so they are part of this module's API.
-pub use crate::verdict::mute_rule::{Justification, MuteRule, Provenance};
 
 /// A glob over package URLs, e.g. `pkg:pypi/*` or `pkg:npm/lodash@4.*`.
 ///
@@ -298,6 +298,7 @@ impl MuteSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::verdict::mute_rule::{Justification, Provenance};
     use chrono::TimeZone;
 
     fn rule(id: &str) -> MuteRule {

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::audit::{self, MuteAudit};
 use super::document::PolicyDocument;
-use super::mute::MuteRule;
+use crate::verdict::mute_rule::MuteRule;
 
 /// Why the policy store failed.
 #[derive(Debug, thiserror::Error)]

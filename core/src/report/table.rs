@@ -6,8 +6,8 @@
 use super::{ScanReport, finding_order};
 use crate::advisory::Severity;
 use crate::matcher::Finding;
-use crate::policy::document::Action;
-use crate::policy::mute::{MuteRule, Provenance};
+use crate::verdict::Action;
+use crate::verdict::mute_rule::{MuteRule, Provenance};
 use crate::verdict::{DecidedFinding, RegoVerdict, Status};
 use std::fmt::Write as _;
 

@@ -11,11 +11,13 @@ use stella_core::advisory::cvss::CvssScore;
 use stella_core::matcher::Finding;
 use stella_core::policy::compiled::{CompiledPolicy, PolicyCache, PolicyError};
 use stella_core::policy::context::ScanContext;
-use stella_core::policy::document::{Action, PolicyDocument, json_schema};
+use stella_core::policy::document::{PolicyDocument, json_schema};
 use stella_core::policy::evaluate::{Evaluation, KnownExploited, evaluate};
 use stella_core::policy::generated;
-use stella_core::policy::mute::{MuteRule, MuteSet};
+use stella_core::policy::mute::MuteSet;
 use stella_core::policy::rule::Subject;
+use stella_core::verdict::Action;
+use stella_core::verdict::mute_rule::MuteRule;
 use stella_core::verdict::{DEFAULT_RULE, Status, Verdict};
 
 fn now() -> DateTime<Utc> {

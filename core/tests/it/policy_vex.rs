@@ -7,10 +7,9 @@
 
 use chrono::{TimeZone, Utc};
 use proptest::prelude::*;
-use stella_core::policy::mute::{
-    Context, FindingRef, Justification, MuteDecision, MuteSet, Provenance,
-};
+use stella_core::policy::mute::{Context, FindingRef, MuteDecision, MuteSet};
 use stella_core::policy::vex::{VexError, VexImport, VexLimits, cyclonedx, openvex, purl_pattern};
+use stella_core::verdict::mute_rule::{Justification, Provenance};
 
 const OPENVEX: &str = r#"{
   "@context": "https://openvex.dev/ns/v0.2.0",

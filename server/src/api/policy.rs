@@ -17,9 +17,9 @@ use crate::service::engine::PolicyChangeError;
 use stella_core::identity::Scope;
 use stella_core::policy::compiled::CompiledPolicy;
 use stella_core::policy::document::PolicyDocument;
-use stella_core::policy::mute::MuteRule;
 use stella_core::policy::store::{AuditEntry, StoredMute};
 use stella_core::server_api::ErrorBody;
+use stella_core::verdict::mute_rule::MuteRule;
 
 /// The active policy.
 #[derive(Debug, Serialize, ToSchema)]

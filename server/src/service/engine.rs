@@ -16,10 +16,11 @@ use stella_core::policy::context::ScanContext;
 use stella_core::policy::evaluate::KnownExploited;
 use stella_core::policy::generated;
 use stella_core::policy::kev::KevCatalog;
-use stella_core::policy::mute::{MuteError, MuteRule, MuteSet, Provenance};
+use stella_core::policy::mute::{MuteError, MuteSet};
 use stella_core::policy::store::{PolicyStore, PolicyStoreError, StoredMute, StoredPolicy};
 use stella_core::report::{DatabaseInfo, ScanReport, ToolInfo};
 use stella_core::sbom::{Limits, Sbom, SbomFormat};
+use stella_core::verdict::mute_rule::{MuteRule, Provenance};
 
 /// Read-only connections to the advisory DB, reused across scans. After a feed sync
 /// replaces the file, [`AdvisoryPool::reload`] retires the old connections.

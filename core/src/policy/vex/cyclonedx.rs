@@ -7,7 +7,7 @@
 //! original name is kept in the reason.
 
 use super::{Claim, VexError, VexImport, VexLimits, mutes, parse_json, parse_timestamp, resolve};
-use crate::policy::mute::Justification;
+use crate::verdict::mute_rule::Justification;
 use serde::Deserialize;
 use std::collections::HashMap;
 

@@ -9,7 +9,7 @@
 pub mod cyclonedx;
 pub mod openvex;
 
-use crate::policy::mute::{Justification, MuteRule, Provenance};
+use crate::verdict::mute_rule::{Justification, MuteRule, Provenance};
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
@@ -82,7 +82,7 @@ pub struct VexImport {
     /// The document's own identifier (`@id` or `serialNumber`), if it has one.
     pub document_id: Option<String>,
     /// Mutes from `not_affected` / `fixed` (and CycloneDX equivalents) statements, in
-    /// statement order; each carries [`crate::policy::mute::Provenance::Vex`].
+    /// statement order; each carries [`crate::verdict::mute_rule::Provenance::Vex`].
     pub mutes: Vec<MuteRule>,
     /// Statements (or statement × product pairs) that do not mute, with the reason.
     pub ignored: Vec<IgnoredStatement>,

@@ -8,7 +8,7 @@
 //! real finding.
 
 use super::{Claim, VexError, VexImport, VexLimits, mutes, parse_json, parse_timestamp, resolve};
-use crate::policy::mute::Justification;
+use crate::verdict::mute_rule::Justification;
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
